@@ -1,0 +1,39 @@
+from django.core.exceptions import ImproperlyConfigured
+
+
+class InvalidHandler(ImproperlyConfigured):
+    """A class given to ``register`` is not a usable ``WebhookHandler``."""
+
+
+class InvalidHandlerName(InvalidHandler):
+    """A handler's ``name`` is missing or has characters logicdialog does not allow."""
+
+
+class HandlerAlreadyRegistered(ImproperlyConfigured):
+    """Two different classes claim the same handler name."""
+
+
+class HandlerNotFound(LookupError):
+    """No handler is registered under the requested name.
+
+    ``name`` is the name asked for, ``suggestions`` the close matches among
+    the registered names.
+    """
+
+    def __init__(self, name: str, *, registered: list[str], suggestions: list[str]):
+        self.name = name
+        self.registered = registered
+        self.suggestions = suggestions
+        message = f"No webhook handler named {name!r}."
+        if suggestions:
+            message += (
+                " Did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
+            )
+        if registered:
+            message += " Registered handlers: " + ", ".join(registered) + "."
+        else:
+            message += " No handlers are registered."
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.args[0]

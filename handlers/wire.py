@@ -1,0 +1,398 @@
+"""The wire format: request fields in, reply JSON out. Nothing else knows it.
+
+logicdialog publishes neither the request's field names nor the reply's JSON
+(see README "Request and reply contract"), so every spelling this project
+accepts or emits lives here; a captured real call changes this module only.
+
+Request body, camelCase first (the vendor SDK is JavaScript), aliases after:
+
+==================  =============================================
+handler name        ``handler``, ``handlerName``, ``handler_name``
+form values         ``formValues``, ``form_values``
+conversation id     ``conversationId``, ``conversation_id``, ``sessionId``
+user id             ``userId``, ``user_id``
+delivery id         ``id``, ``eventId``, ``event_id``; else header ``Idempotency-Key``
+==================  =============================================
+
+``formValues`` is an object ``{key: value}`` or a list of objects with
+``key``/``name``/``id``, optional ``title``/``question``/``label``, optional
+``type``/``inputType`` and ``value``; both become ordered ``Answer``\\s.
+Every other field stays in the stored payload untouched.
+
+``parse_json`` and ``parse_delivery`` raise ``WireError`` (a ``ValueError``)
+with an error ``code`` and a ``detail`` a person can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.base import Answer
+from handlers.responses import (
+    BlockPointer,
+    Button,
+    Buttons,
+    Image,
+    Item,
+    QuickReplies,
+    ResponseBuilder,
+    Text,
+)
+
+HANDLER_FIELDS = ("handler", "handlerName", "handler_name")
+FORM_FIELDS = ("formValues", "form_values")
+CONVERSATION_FIELDS = ("conversationId", "conversation_id", "sessionId")
+USER_FIELDS = ("userId", "user_id")
+DELIVERY_FIELDS = ("id", "eventId", "event_id")
+DELIVERY_HEADER = "Idempotency-Key"
+ANSWER_KEY_FIELDS = ("key", "name", "id")
+ANSWER_LABEL_FIELDS = ("title", "question", "label")
+ANSWER_TYPE_FIELDS = ("type", "inputType", "input_type")
+
+#: Longest handler name, id or question key accepted (they are indexed columns).
+MAX_ID_LENGTH = 255
+MAX_TYPE_LENGTH = 64
+#: Deepest nesting of arrays and objects accepted in a body.
+MAX_DEPTH = 64
+
+
+class WireError(ValueError):
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The fields of one delivery that this project reads from the body."""
+
+    handler_name: str
+    answers: tuple[Answer, ...]
+    conversation_id: str
+    user_id: str
+    delivery_id: str
+
+
+# --- request in ------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> float:
+    raise WireError(
+        "invalid_json", f"The body contains {name}, which is not valid JSON."
+    )
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise WireError(
+            "invalid_json", f"The number {text[:40]} is too large to store."
+        )
+    return number
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise WireError(
+            "invalid_json",
+            f"The key {duplicate[:80]!r} appears twice in one object; its meaning is ambiguous.",
+        )
+    return obj
+
+
+def _check_storable(value: Any, depth: int = 0) -> None:
+    """Refuse what parses as JSON but cannot be stored faithfully everywhere."""
+    if depth > MAX_DEPTH:
+        raise WireError(
+            "invalid_json", f"The body is nested more than {MAX_DEPTH} levels deep."
+        )
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise WireError(
+                "invalid_json", "The body contains a NUL character (\\u0000)."
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise WireError(
+                "invalid_json", "The body contains an unpaired UTF-16 surrogate escape."
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key, depth + 1)
+            _check_storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item, depth + 1)
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """Parse a request body into a JSON object, strictly.
+
+    Refused with code ``invalid_json``: an empty body, bytes that are not
+    UTF-8, syntax errors, ``NaN``/``Infinity``, numbers too large to store,
+    duplicate keys, NUL characters, unpaired surrogates, nesting deeper than
+    ``MAX_DEPTH``. Refused with ``invalid_payload``: valid JSON that is not
+    an object.
+    """
+    if not raw.strip():
+        raise WireError(
+            "invalid_json", "The request body is empty; send a JSON object."
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise WireError(
+            "invalid_json", f"The body is not valid UTF-8 (byte {exc.start})."
+        ) from None
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
+    except json.JSONDecodeError as exc:
+        raise WireError(
+            "invalid_json",
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
+        ) from None
+    except RecursionError:
+        raise WireError(
+            "invalid_json", f"The body is nested more than {MAX_DEPTH} levels deep."
+        ) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        if isinstance(exc, WireError):
+            raise
+        raise WireError("invalid_json", f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(value, dict):
+        raise WireError(
+            "invalid_payload",
+            f"The body must be a JSON object, not a JSON {_json_type(value)}.",
+        )
+    _check_storable(value)
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _pick(obj: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
+    """The first of ``names`` present in ``obj``, and its value."""
+    for name in names:
+        if name in obj:
+            return name, obj[name]
+    return names[0], None
+
+
+def _identifier(obj: Mapping[str, Any], names: tuple[str, ...], where: str = "") -> str:
+    """An optional id: a string or an integer, returned as a string."""
+    field, value = _pick(obj, names)
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise WireError(
+            "invalid_payload",
+            f"`{where}{field}` must be a string or an integer, not a JSON {_json_type(value)}.",
+        )
+    if len(value) > MAX_ID_LENGTH:
+        raise WireError(
+            "invalid_payload",
+            f"`{where}{field}` is {len(value)} characters long; the limit is {MAX_ID_LENGTH}.",
+        )
+    return value
+
+
+def _optional_text(
+    obj: Mapping[str, Any], names: tuple[str, ...], where: str, limit: int | None = None
+) -> str:
+    field, value = _pick(obj, names)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise WireError(
+            "invalid_payload",
+            f"`{where}{field}` must be a string, not a JSON {_json_type(value)}.",
+        )
+    if limit is not None and len(value) > limit:
+        raise WireError(
+            "invalid_payload",
+            f"`{where}{field}` is {len(value)} characters long; the limit is {limit}.",
+        )
+    return value
+
+
+def _answers(form_field: str, form: Any) -> tuple[Answer, ...]:
+    if form is None:
+        return ()
+    if isinstance(form, dict):
+        for key in form:
+            if len(key) > MAX_ID_LENGTH:
+                raise WireError(
+                    "invalid_payload",
+                    f"A key in `{form_field}` is {len(key)} characters long; the limit is {MAX_ID_LENGTH}.",
+                )
+        return tuple(Answer(key=key, value=value) for key, value in form.items())
+    if isinstance(form, list):
+        answers = []
+        for index, item in enumerate(form):
+            where = f"{form_field}[{index}]."
+            if not isinstance(item, dict):
+                raise WireError(
+                    "invalid_payload",
+                    f"`{form_field}[{index}]` must be an object with a key and a value, "
+                    f"not a JSON {_json_type(item)}.",
+                )
+            key = _identifier(item, ANSWER_KEY_FIELDS, where)
+            if not key:
+                raise WireError(
+                    "invalid_payload",
+                    f"`{form_field}[{index}]` has no `key` (or `name`, `id`) naming its question.",
+                )
+            answers.append(
+                Answer(
+                    key=key,
+                    value=item.get("value"),
+                    label=_optional_text(item, ANSWER_LABEL_FIELDS, where),
+                    input_type=_optional_text(
+                        item, ANSWER_TYPE_FIELDS, where, MAX_TYPE_LENGTH
+                    ),
+                )
+            )
+        return tuple(answers)
+    raise WireError(
+        "invalid_payload",
+        f"`{form_field}` must be an object of answers or a list of answer objects, "
+        f"not a JSON {_json_type(form)}.",
+    )
+
+
+def parse_delivery(
+    payload: Mapping[str, Any], *, headers: Mapping[str, str]
+) -> Delivery:
+    """Read the fields this project uses from a parsed body; see the module docstring."""
+    field, handler = _pick(payload, HANDLER_FIELDS)
+    if handler is None:
+        raise WireError(
+            "invalid_payload",
+            "The body names no handler: set `handler` to the Function block's handler name.",
+        )
+    if not isinstance(handler, str) or not handler.strip():
+        raise WireError(
+            "invalid_payload",
+            f"`{field}` must be a non-empty string, not {'an empty string' if isinstance(handler, str) else 'a JSON ' + _json_type(handler)}.",
+        )
+    handler = handler.strip()
+    if len(handler) > MAX_ID_LENGTH:
+        raise WireError(
+            "invalid_payload",
+            f"`{field}` is {len(handler)} characters long; the limit is {MAX_ID_LENGTH}.",
+        )
+    delivery_id = _identifier(payload, DELIVERY_FIELDS)
+    if not delivery_id:
+        delivery_id = headers.get(DELIVERY_HEADER, "")[:MAX_ID_LENGTH]
+    return Delivery(
+        handler_name=handler,
+        answers=_answers(*_pick(payload, FORM_FIELDS)),
+        conversation_id=_identifier(payload, CONVERSATION_FIELDS),
+        user_id=_identifier(payload, USER_FIELDS),
+        delivery_id=delivery_id,
+    )
+
+
+def build_payload(
+    *,
+    handler_name: str,
+    form_values: Mapping[str, Any] | None = None,
+    conversation_id: str = "",
+    user_id: str = "",
+    delivery_id: str = "",
+) -> dict[str, Any]:
+    """A request body in this module's canonical spelling (for send_webhook and tests)."""
+    payload: dict[str, Any] = {"handler": handler_name}
+    if form_values is not None:
+        payload["formValues"] = dict(form_values)
+    for field, value in (
+        ("conversationId", conversation_id),
+        ("userId", user_id),
+        ("id", delivery_id),
+    ):
+        if value:
+            payload[field] = value
+    return payload
+
+
+# --- reply out ---------------------------------------------------------------
+
+
+def _button(button: Button) -> dict[str, str]:
+    out = {"title": button.title}
+    if button.block_id is not None:
+        out["blockId"] = button.block_id
+    elif button.url is not None:
+        out["url"] = button.url
+    elif button.payload is not None:
+        out["payload"] = button.payload
+    return out
+
+
+def _item(item: Item) -> dict[str, Any]:
+    match item:
+        case Text(text=text):
+            return {"type": "text", "text": text}
+        case Buttons(text=text, buttons=buttons):
+            return {
+                "type": "buttons",
+                "text": text,
+                "buttons": [_button(b) for b in buttons],
+            }
+        case QuickReplies(text=text, options=options):
+            return {
+                "type": "quickReplies",
+                "text": text,
+                "options": [_button(b) for b in options],
+            }
+        case Image(url=url, alt=alt):
+            return {"type": "image", "url": url, "alt": alt}
+        case BlockPointer(block_id=block_id):
+            return {"type": "blockPointer", "id": block_id}
+    raise TypeError(f"Unknown reply item {item!r}.")
+
+
+def render_reply(response: ResponseBuilder) -> dict[str, Any]:
+    """The reply JSON: ``{"blocks": [...], "variables": {...}}``.
+
+    Raises ``TypeError`` when a variable's value is not JSON-serialisable.
+    """
+    variables = dict(response.variables)
+    try:
+        json.dumps(variables, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"A reply variable is not JSON-serialisable: {exc}") from exc
+    return {"blocks": [_item(item) for item in response.items], "variables": variables}
+
+
+def error_body(code: str, detail: str) -> dict[str, str]:
+    """Every error reply: ``{"error": "<code>", "detail": "<sentence>"}``."""
+    return {"error": code, "detail": detail}

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class SubmissionsConfig(AppConfig):
+    name = "submissions"
+    verbose_name = "Webhook submissions"
+
+    def ready(self) -> None:
+        from submissions import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,43 @@
+"""The one accessor for the project's own settings (``settings.WEBHOOKS``)."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+
+DEFAULTS = {
+    "MAX_BODY_BYTES": 1024 * 1024,
+    "REJECTED_BODY_BYTES": 64 * 1024,
+    "JWT_ALGORITHMS": ["HS256"],
+    "JWT_LEEWAY_SECONDS": 30,
+    "JWT_REQUIRED_CLAIMS": [],
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    max_body_bytes: int
+    rejected_body_bytes: int
+    jwt_algorithms: tuple[str, ...]
+    jwt_leeway_seconds: int
+    jwt_required_claims: tuple[str, ...]
+    public_base_url: str
+
+
+def webhook_settings() -> WebhookSettings:
+    """``settings.WEBHOOKS`` over the defaults, read at call time (tests override it)."""
+    values = {**DEFAULTS, **getattr(settings, "WEBHOOKS", {})}
+    return WebhookSettings(
+        max_body_bytes=int(values["MAX_BODY_BYTES"]),
+        rejected_body_bytes=int(values["REJECTED_BODY_BYTES"]),
+        # Only HMAC algorithms, whatever is configured: `none` and asymmetric
+        # algorithms never verify a token here (the system check says so too).
+        jwt_algorithms=tuple(
+            a for a in values["JWT_ALGORITHMS"] if a in HMAC_ALGORITHMS
+        ),
+        jwt_leeway_seconds=int(values["JWT_LEEWAY_SECONDS"]),
+        jwt_required_claims=tuple(values["JWT_REQUIRED_CLAIMS"]),
+        public_base_url=str(values["PUBLIC_BASE_URL"]).rstrip("/"),
+    )

@@ -1,0 +1,150 @@
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+
+def generate_secret() -> str:
+    """A new bot JWT secret: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+class Bot(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(
+        max_length=100, unique=True, help_text="The last part of the bot's webhook URL."
+    )
+    secret = models.CharField(
+        max_length=255,
+        default=generate_secret,
+        help_text="The JWT secret shown under Settings → Webhook in logicdialog.",
+    )
+    previous_secret = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Still accepted after a rotation, until the bot uses the new secret.",
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive bots answer 404 and store nothing."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def signing_secrets(self) -> list[str]:
+        """The secrets a token may be signed with, current first."""
+        return [s for s in (self.secret, self.previous_secret) if s]
+
+
+class WebhookEvent(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        UNROUTED = "unrouted", "Unrouted"
+        REJECTED = "rejected", "Rejected"
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="events")
+    received_at = models.DateTimeField(default=timezone.now)
+    handler_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.RECEIVED)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_detail = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    raw_body = models.BinaryField(blank=True, default=b"")
+    body_truncated = models.BooleanField(
+        default=False, help_text="Only the first bytes of a rejected body are kept."
+    )
+    body_size = models.PositiveIntegerField(default=0)
+    body_sha256 = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    delivery_id = models.CharField(max_length=255, blank=True)
+    conversation_id = models.CharField(max_length=255, blank=True)
+    user_id = models.CharField(max_length=255, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["-received_at", "-id"], name="event_time_idx"),
+            models.Index(fields=["bot", "-received_at"], name="event_bot_idx"),
+            models.Index(
+                fields=["status", "-received_at"], name="event_status_idx"
+            ),
+            models.Index(
+                fields=["handler_name", "-received_at"],
+                name="event_handler_idx",
+            ),
+            models.Index(fields=["conversation_id"], name="event_conversation_idx"),
+            models.Index(fields=["user_id"], name="event_user_idx"),
+            models.Index(fields=["bot", "delivery_id"], name="event_bot_delivery_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.handler_name or '(no handler)'} [{self.status}]"
+
+
+class FormSubmission(models.Model):
+    event = models.OneToOneField(
+        WebhookEvent, on_delete=models.CASCADE, related_name="submission"
+    )
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="submissions")
+    handler_name = models.CharField(max_length=255)
+    conversation_id = models.CharField(max_length=255, blank=True)
+    user_id = models.CharField(max_length=255, blank=True)
+    submitted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["-submitted_at", "-id"], name="submission_time_idx"
+            ),
+            models.Index(
+                fields=["bot", "-submitted_at"], name="submission_bot_idx"
+            ),
+            models.Index(
+                fields=["handler_name", "-submitted_at"],
+                name="submission_handler_idx",
+            ),
+            models.Index(
+                fields=["conversation_id"], name="submission_conversation_idx"
+            ),
+            models.Index(fields=["user_id"], name="submission_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler_name} #{self.pk}"
+
+
+class FormAnswer(models.Model):
+    submission = models.ForeignKey(
+        FormSubmission, on_delete=models.CASCADE, related_name="answers"
+    )
+    position = models.PositiveIntegerField()
+    key = models.CharField(max_length=255)
+    label = models.TextField(blank=True)
+    input_type = models.CharField(max_length=64, blank=True)
+    value = models.JSONField(null=True, blank=True)
+    value_text = models.TextField(
+        blank=True, help_text="The value as text, for search."
+    )
+
+    class Meta:
+        ordering = ["submission", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submission", "position"], name="answer_position_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.value_text[:60]}"

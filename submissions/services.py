@@ -1,0 +1,154 @@
+"""Writes. Every row this project stores is written here."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from handlers.wire import Delivery
+from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
+from submissions.values import value_as_text
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRequest:
+    """What the intake needs from one HTTP request, read once by the view.
+
+    ``headers`` are stored, so credentials in them are already redacted;
+    ``authorization`` is the raw header value, used to verify and never stored.
+    """
+
+    received_at: datetime
+    raw_body: bytes
+    body_size: int
+    headers: Mapping[str, str]
+    authorization: str | None
+    content_type: str
+    charset: str | None
+    remote_addr: str | None
+    body_complete: bool = True
+
+    def __repr__(self) -> str:  # never print the credential
+        return f"<IncomingRequest {self.body_size} bytes at {self.received_at:%Y-%m-%dT%H:%M:%S}>"
+
+
+def _event_fields(incoming: IncomingRequest, *, body_cap: int | None) -> dict[str, Any]:
+    raw = incoming.raw_body if body_cap is None else incoming.raw_body[:body_cap]
+    return {
+        "received_at": incoming.received_at,
+        "remote_addr": incoming.remote_addr,
+        "headers": dict(incoming.headers),
+        "raw_body": raw,
+        "body_size": incoming.body_size,
+        "body_truncated": len(raw) < incoming.body_size,
+        "body_sha256": hashlib.sha256(incoming.raw_body).hexdigest()
+        if incoming.body_complete
+        else "",
+    }
+
+
+def webhook_event_record_rejected(
+    *,
+    bot: Bot,
+    incoming: IncomingRequest,
+    response_status: int,
+    response_body: dict[str, Any],
+    body_cap: int,
+    payload: dict[str, Any] | None = None,
+    delivery: Delivery | None = None,
+    duration_ms: float | None = None,
+) -> WebhookEvent:
+    """Store a request that was refused, keeping at most ``body_cap`` bytes of its body."""
+    return WebhookEvent.objects.create(
+        bot=bot,
+        status=WebhookEvent.Status.REJECTED,
+        error_code=response_body.get("error", ""),
+        error_detail=response_body.get("detail", ""),
+        payload=payload,
+        handler_name=delivery.handler_name if delivery else "",
+        conversation_id=delivery.conversation_id if delivery else "",
+        user_id=delivery.user_id if delivery else "",
+        delivery_id=delivery.delivery_id if delivery else "",
+        response_status=response_status,
+        response_body=response_body,
+        duration_ms=duration_ms,
+        **_event_fields(incoming, body_cap=body_cap),
+    )
+
+
+@transaction.atomic
+def webhook_event_record_delivery(
+    *,
+    bot: Bot,
+    incoming: IncomingRequest,
+    payload: dict[str, Any],
+    delivery: Delivery,
+) -> tuple[WebhookEvent, FormSubmission | None]:
+    """Store an accepted delivery with its submission and answers, in one transaction.
+
+    Three inserts whatever the number of answers (they go in one bulk insert).
+    """
+    event = WebhookEvent.objects.create(
+        bot=bot,
+        status=WebhookEvent.Status.RECEIVED,
+        handler_name=delivery.handler_name,
+        payload=payload,
+        delivery_id=delivery.delivery_id,
+        conversation_id=delivery.conversation_id,
+        user_id=delivery.user_id,
+        **_event_fields(incoming, body_cap=None),
+    )
+    submission = None
+    if delivery.answers:
+        submission = FormSubmission.objects.create(
+            event=event,
+            bot=bot,
+            handler_name=delivery.handler_name,
+            conversation_id=delivery.conversation_id,
+            user_id=delivery.user_id,
+            submitted_at=incoming.received_at,
+        )
+        FormAnswer.objects.bulk_create(
+            FormAnswer(
+                submission=submission,
+                position=position,
+                key=answer.key,
+                label=answer.label,
+                input_type=answer.input_type,
+                value=answer.value,
+                value_text=value_as_text(answer.value),
+            )
+            for position, answer in enumerate(delivery.answers)
+        )
+    return event, submission
+
+
+def webhook_event_finish(
+    *,
+    event: WebhookEvent,
+    status: str,
+    response_status: int,
+    response_body: dict[str, Any],
+    duration_ms: float,
+    error_code: str = "",
+    error_detail: str = "",
+    traceback: str = "",
+) -> None:
+    """Record how a stored delivery ended, in one UPDATE."""
+    fields = {
+        "status": status,
+        "response_status": response_status,
+        "response_body": response_body,
+        "duration_ms": duration_ms,
+        "error_code": error_code,
+        "error_detail": error_detail,
+        "traceback": traceback,
+    }
+    WebhookEvent.objects.filter(pk=event.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(event, name, value)
