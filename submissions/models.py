@@ -104,6 +104,7 @@ class FormSubmission(models.Model):
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
+        permissions = [("export_formsubmission", "Can export form submissions to CSV")]
         indexes = [
             models.Index(
                 fields=["-submitted_at", "-id"], name="submission_time_idx"

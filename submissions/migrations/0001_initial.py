@@ -71,6 +71,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['-submitted_at', '-id'],
+                'permissions': [('export_formsubmission', 'Can export form submissions to CSV')],
             },
         ),
         migrations.CreateModel(

@@ -1,0 +1,41 @@
+# `make run`: set up and serve on the embedded SQLite database.
+# `make test`: set up and run the whole test suite (SQLite, or DATABASE_URL).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+ADDR   ?= 127.0.0.1:8000
+
+.PHONY: run test lint format venv venv-dev clean
+
+$(VENV)/.run-installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.run-installed
+
+venv: $(VENV)/.run-installed
+venv-dev: $(VENV)/.dev-installed
+
+run: venv
+	DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=true $(PY) manage.py setup_demo
+	DJANGO_DEBUG=true $(PY) manage.py runserver $(ADDR)
+
+test: venv-dev
+	$(PY) -m pytest
+
+lint: venv-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+
+format: venv-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

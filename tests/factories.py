@@ -1,0 +1,83 @@
+import hashlib
+import json
+from typing import Any
+
+import factory
+from django.utils import timezone
+
+from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
+from submissions.values import value_as_text
+
+
+class BotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Bot
+
+    name = factory.Sequence(lambda n: f"Bot {n}")
+    slug = factory.Sequence(lambda n: f"bot-{n}")
+    secret = factory.Faker("pystr", min_chars=43, max_chars=43)
+    is_active = True
+
+
+class WebhookEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookEvent
+
+    bot = factory.SubFactory(BotFactory)
+    received_at = factory.LazyFunction(timezone.now)
+    handler_name = "save-form"
+    status = WebhookEvent.Status.PROCESSED
+    conversation_id = factory.Faker("uuid4")
+    user_id = factory.Faker("user_name")
+    delivery_id = factory.Faker("uuid4")
+    payload = factory.LazyAttribute(
+        lambda o: {"handler": o.handler_name, "conversationId": o.conversation_id}
+    )
+    raw_body = factory.LazyAttribute(lambda o: json.dumps(o.payload).encode())
+    body_size = factory.LazyAttribute(lambda o: len(o.raw_body))
+    body_sha256 = factory.LazyAttribute(
+        lambda o: hashlib.sha256(o.raw_body).hexdigest()
+    )
+    headers = factory.LazyFunction(lambda: {"Content-Type": "application/json"})
+    response_status = 200
+    response_body = factory.LazyFunction(lambda: {"blocks": [], "variables": {}})
+    duration_ms = 3.5
+
+
+class FormSubmissionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FormSubmission
+
+    event = factory.SubFactory(WebhookEventFactory)
+    bot = factory.SelfAttribute("event.bot")
+    handler_name = factory.SelfAttribute("event.handler_name")
+    conversation_id = factory.SelfAttribute("event.conversation_id")
+    user_id = factory.SelfAttribute("event.user_id")
+    submitted_at = factory.SelfAttribute("event.received_at")
+
+
+class FormAnswerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FormAnswer
+
+    submission = factory.SubFactory(FormSubmissionFactory)
+    position = factory.Sequence(lambda n: n)
+    key = factory.Sequence(lambda n: f"question_{n}")
+    label = factory.Faker("sentence", nb_words=4)
+    input_type = "text"
+    value = factory.Faker("word")
+    value_text = factory.LazyAttribute(lambda o: value_as_text(o.value))
+
+
+def submission_with_answers(answers: dict[str, Any], **kwargs: Any) -> FormSubmission:
+    """A submission whose answers are ``answers`` in order (key -> value)."""
+    submission = FormSubmissionFactory(**kwargs)
+    for position, (key, value) in enumerate(answers.items()):
+        FormAnswerFactory(
+            submission=submission,
+            position=position,
+            key=key,
+            label=key.title(),
+            value=value,
+        )
+    return submission
