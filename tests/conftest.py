@@ -55,7 +55,7 @@ def deliver(api_client: APIClient, bot: Bot) -> Deliver:
         to: Bot | None = None,
         body: bytes | None = None,
         secret: str | None = None,
-        token: str | None | object = ...,
+        token: str | object | None = ...,
         authorization: str | None = None,
         content_type: str = "application/json",
         digest: bool = True,
