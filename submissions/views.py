@@ -110,7 +110,6 @@ class WebhookView(APIView):
             return Response(
                 error_body("method_not_allowed", "This webhook URL accepts POST only."),
                 status=405,
-                headers={"Allow": "POST"},
             )
         if isinstance(exc, APIException):
             return Response(
