@@ -3,6 +3,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -12,10 +13,13 @@ from submissions.tokens import sign_token
 from tests.factories import BotFactory
 
 
-@pytest.fixture(autouse=True)
-def _plain_http(settings):
-    # Production defaults redirect HTTP to HTTPS; the test client speaks HTTP.
-    settings.SECURE_SSL_REDIRECT = False
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http(django_test_environment):
+    # Production defaults redirect HTTP to HTTPS; the test client and the live
+    # server speak HTTP. Session-scoped so it precedes the live server, whose
+    # middleware reads the setting once.
+    with override_settings(SECURE_SSL_REDIRECT=False):
+        yield
 
 
 @pytest.fixture

@@ -1,0 +1,110 @@
+import io
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from submissions.management.commands.setup_demo import password_file
+from submissions.models import Bot, FormAnswer, WebhookEvent
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_webhook_signs_posts_and_prints_the_reply(live_server, bot):
+    output = run(
+        "send_webhook",
+        "demo",
+        "division-handler",
+        "-f",
+        "dividend=10",
+        "-f",
+        "divisor=4",
+        "--conversation",
+        "conv-cli",
+        "--url",
+        f"{live_server.url}/webhooks/demo/",
+    )
+    assert "HTTP 200" in output
+    assert "10 divided by 4 is 2.5." in output
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert event.conversation_id == "conv-cli"
+    assert event.delivery_id  # a fresh delivery id per call
+    assert "body_sha256" not in event.payload
+    assert list(FormAnswer.objects.values_list("key", "value")) == [
+        ("dividend", "10"),
+        ("divisor", "4"),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_webhook_reports_an_error_reply(live_server, bot):
+    url = f"{live_server.url}/webhooks/demo/"
+    with pytest.raises(CommandError, match="answered 404"):
+        run("send_webhook", "demo", "no-such-handler", "--url", url)
+
+
+@pytest.mark.django_db
+def test_send_webhook_errors_are_clear(bot):
+    with pytest.raises(
+        CommandError, match=r"No bot with slug 'nobody'\. Known bots: demo"
+    ):
+        run("send_webhook", "nobody", "h")
+    with pytest.raises(CommandError, match="key=value"):
+        run("send_webhook", "demo", "h", "-f", "novalue")
+    with pytest.raises(CommandError, match="http"):
+        run("send_webhook", "demo", "h", "--url", "file:///etc/passwd")
+    with pytest.raises(CommandError, match="Could not reach"):
+        run(
+            "send_webhook",
+            "demo",
+            "h",
+            "--url",
+            "http://127.0.0.1:9/webhooks/demo/",
+            "--timeout",
+            "2",
+        )
+
+
+@pytest.fixture
+def demo_password_file(settings, tmp_path):
+    settings.BASE_DIR = tmp_path
+    settings.DEBUG = True
+    return password_file()
+
+
+@pytest.mark.django_db
+def test_setup_demo_creates_once_and_prints_the_same_login(demo_password_file):
+    first = run("setup_demo")
+    second = run("setup_demo")
+    bot = Bot.objects.get(slug="demo")
+    assert Bot.objects.count() == 1
+    assert (
+        get_user_model().objects.filter(username="admin", is_superuser=True).count()
+        == 1
+    )
+    password = demo_password_file.read_text().strip()
+    for output in (first, second):
+        assert "http://127.0.0.1:8000/webhooks/demo/" in output
+        assert bot.secret in output
+        assert f"admin / {password}" in output
+    assert oct(demo_password_file.stat().st_mode & 0o777) == "0o600"
+    user = get_user_model().objects.get(username="admin")
+    assert user.check_password(password)
+    assert user.has_perm("submissions.export_formsubmission")
+
+
+@pytest.mark.django_db
+def test_setup_demo_refuses_without_debug(demo_password_file, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DJANGO_DEBUG"):
+        run("setup_demo")
+    assert not Bot.objects.exists()
+    assert re.search(r"ready", run("setup_demo", "--force"))
