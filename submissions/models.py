@@ -76,9 +76,7 @@ class WebhookEvent(models.Model):
         indexes = [
             models.Index(fields=["-received_at", "-id"], name="event_time_idx"),
             models.Index(fields=["bot", "-received_at"], name="event_bot_idx"),
-            models.Index(
-                fields=["status", "-received_at"], name="event_status_idx"
-            ),
+            models.Index(fields=["status", "-received_at"], name="event_status_idx"),
             models.Index(
                 fields=["handler_name", "-received_at"],
                 name="event_handler_idx",
@@ -106,12 +104,8 @@ class FormSubmission(models.Model):
         ordering = ["-submitted_at", "-id"]
         permissions = [("export_formsubmission", "Can export form submissions to CSV")]
         indexes = [
-            models.Index(
-                fields=["-submitted_at", "-id"], name="submission_time_idx"
-            ),
-            models.Index(
-                fields=["bot", "-submitted_at"], name="submission_bot_idx"
-            ),
+            models.Index(fields=["-submitted_at", "-id"], name="submission_time_idx"),
+            models.Index(fields=["bot", "-submitted_at"], name="submission_bot_idx"),
             models.Index(
                 fields=["handler_name", "-submitted_at"],
                 name="submission_handler_idx",

@@ -11,7 +11,13 @@ from typing import Any
 from django.db import transaction
 
 from handlers.wire import Delivery
-from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
+from submissions.models import (
+    Bot,
+    FormAnswer,
+    FormSubmission,
+    WebhookEvent,
+    generate_secret,
+)
 from submissions.values import value_as_text
 
 
@@ -152,3 +158,18 @@ def webhook_event_finish(
     WebhookEvent.objects.filter(pk=event.pk).update(**fields)
     for name, value in fields.items():
         setattr(event, name, value)
+
+
+@transaction.atomic
+def bot_rotate_secret(*, bot: Bot) -> str:
+    """Give ``bot`` a new secret; the current one stays valid as ``previous_secret``.
+
+    Returns the new secret. The row is locked so two rotations cannot both
+    keep the same previous secret.
+    """
+    locked = Bot.objects.select_for_update().get(pk=bot.pk)
+    new_secret = generate_secret()
+    locked.previous_secret, locked.secret = locked.secret, new_secret
+    locked.save(update_fields=["secret", "previous_secret"])
+    bot.secret, bot.previous_secret = locked.secret, locked.previous_secret
+    return new_secret
