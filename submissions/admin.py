@@ -1,52 +1,622 @@
-from django.contrib import admin
+"""The admin staff use every day: bots, what was received, what was answered, CSV.
 
-from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
+Fast at any size: no unfiltered ``COUNT(*)`` (``show_full_result_count`` off,
+PostgreSQL's row estimate for unfiltered lists), no facets, no filter that
+scans a table for its choices, exact-match search on indexed columns, sorting
+only by indexed columns, and a constant number of queries per page.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+
+from submissions.exports import (
+    ExportOptions,
+    csv_chunks,
+    csv_rows,
+    csv_streaming_response,
+    export_filename,
+)
+from submissions.models import (
+    Bot,
+    FormAnswer,
+    FormSubmission,
+    WebhookEvent,
+    generate_secret,
+)
+from submissions.selectors import (
+    submission_export_columns,
+    submission_export_iter,
+    submission_handler_names,
+    table_row_estimate,
+)
+from submissions.services import bot_rotate_secret
+from submissions.values import value_as_text
+
+#: How many answers the submission list shows per row.
+FIRST_ANSWERS = 3
+
+
+# --- shared pieces ---------------------------------------------------------------
+
+
+class EstimatedCountPaginator(Paginator):
+    """Exact counts, except for an unfiltered list on PostgreSQL over a big table.
+
+    There ``pg_class.reltuples`` stands in for ``COUNT(*)``: the page links are
+    then approximate, which nobody minds on a list of millions.
+    """
+
+    #: Below this estimate the exact count is cheap enough to run.
+    exact_below = 50_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if isinstance(queryset, QuerySet) and not queryset.query.where:
+            estimate = table_row_estimate(model=queryset.model, using=queryset.db)
+            if estimate is not None and estimate >= self.exact_below:
+                return estimate
+        return super().count
+
+
+class HandlerNameFilter(admin.SimpleListFilter):
+    """Handler names from the registry: listing the choices reads no table."""
+
+    title = "handler"
+    parameter_name = "handler_name"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = submission_handler_names()
+        current = self.value()
+        if current and current not in names:  # e.g. a handler since removed
+            names = [*names, current]
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(handler_name=self.value())
+        return queryset
+
+
+def pretty_json(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    return format_html('<pre class="json-block">{}</pre>', text)
+
+
+def search_link(model_admin: admin.ModelAdmin, term: str) -> str:
+    """A link to ``model_admin``'s list searched for ``term`` (e.g. one conversation)."""
+    if not term:
+        return "-"
+    opts = model_admin.model._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    return format_html(
+        '<a href="{}?{}" title="Everything in this conversation">{}</a>',
+        url,
+        urlencode({"q": term}),
+        Truncator(term).chars(40),
+    )
+
+
+class ExactSearchMixin:
+    """Search by exact value on indexed columns (an ``icontains`` scan is slow at size).
+
+    A whole number also matches the primary key.
+    """
+
+    exact_search_fields: tuple[str, ...] = ()
+
+    def search_q(self, term: str) -> Q:
+        q = Q()
+        for name in self.exact_search_fields:
+            q |= Q(**{name: term})
+        if term.isdigit():
+            q |= Q(pk=int(term))
+        return q
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(self.search_q(term)), False
+
+
+# --- bots ------------------------------------------------------------------------
+
+
+class BotAdminForm(forms.ModelForm):
+    secret = forms.CharField(
+        label="JWT secret",
+        required=False,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password"}
+        ),
+        help_text=(
+            "Paste the secret shown under Settings → Webhook in logicdialog. Leave "
+            "empty to keep the current secret (or, for a new bot, to generate one). "
+            "A replaced secret stays accepted as the previous secret."
+        ),
+    )
+
+    class Meta:
+        model = Bot
+        fields = ["name", "slug", "is_active", "secret"]
+
+    def clean_secret(self) -> str:
+        entered = self.cleaned_data["secret"]
+        return entered or self.instance.secret or generate_secret()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        new_secret = cleaned.get("secret")
+        if self.instance.pk and new_secret and new_secret != self.instance.secret:
+            # Deliveries signed with the old secret keep working until logicdialog
+            # uses the new one.
+            self.instance.previous_secret = self.instance.secret
+        return cleaned
 
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
+    form = BotAdminForm
     list_display = ["name", "slug", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug"]
+    sortable_by = ["name", "slug", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
+    actions = ["rotate_secret"]
+    change_form_template = "admin/submissions/bot/change_form.html"
+
+    class Media:
+        js = ["submissions/admin/copy.js"]
+
+    @staticmethod
+    def webhook_url(request: HttpRequest, bot: Bot) -> str:
+        return request.build_absolute_uri(reverse("webhook", args=[bot.slug]))
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        @admin.display(description="webhook URL")
+        def webhook_url(bot: Bot) -> str:
+            return self.webhook_url(request, bot)
+
+        return [*self.list_display, webhook_url]
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Bot | None = None,
+    ) -> HttpResponse:
+        if obj is not None and obj.pk:
+            context["webhook_url"] = self.webhook_url(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.action(description="Rotate secret", permissions=["change"])
+    def rotate_secret(
+        self, request: HttpRequest, queryset: QuerySet[Bot]
+    ) -> TemplateResponse:
+        rotated = []
+        for bot in queryset.order_by("name"):
+            new_secret = bot_rotate_secret(bot=bot)
+            self.log_change(request, bot, "Rotated the JWT secret.")
+            rotated.append(
+                {
+                    "bot": bot,
+                    "secret": new_secret,
+                    "url": self.webhook_url(request, bot),
+                }
+            )
+        response = TemplateResponse(
+            request,
+            "admin/submissions/bot/rotated.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "New secrets",
+                "rotated": rotated,
+            },
+        )
+        # Shown once: never kept by a cache or the browser's history.
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+# --- events ----------------------------------------------------------------------
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ExactSearchMixin, admin.ModelAdmin):
     list_display = [
         "received_at",
         "bot",
         "handler_name",
         "status",
-        "conversation_id",
-        "duration_ms",
+        "conversation",
+        "duration",
     ]
-    list_filter = ["status", "bot"]
+    list_filter = [
+        "bot",
+        HandlerNameFilter,
+        "status",
+        ("received_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["handler_name", "conversation_id", "user_id", "delivery_id"]
+    exact_search_fields = ("handler_name", "conversation_id", "user_id", "delivery_id")
+    search_help_text = (
+        "An exact conversation id, user id, delivery id, handler name or event number."
+    )
     list_select_related = ["bot"]
-    exclude = ["raw_body"]
+    sortable_by = ["received_at"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    readonly_fields = [
+        "submission_link",
+        "duration",
+        "headers_json",
+        "payload_json",
+        "raw_body_display",
+        "reply_json",
+        "traceback_display",
+    ]
 
-    def has_add_permission(self, request):
+    def get_fieldsets(
+        self, request: HttpRequest, obj: WebhookEvent | None = None
+    ) -> list[tuple[str | None, dict[str, Any]]]:
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [
+            (
+                None,
+                {
+                    "fields": [
+                        "received_at",
+                        "bot",
+                        "status",
+                        "handler_name",
+                        "conversation_id",
+                        "user_id",
+                        "delivery_id",
+                        "submission_link",
+                        "duration",
+                    ]
+                },
+            ),
+        ]
+        if obj is not None and (obj.error_code or obj.error_detail or obj.traceback):
+            fieldsets.append(
+                (
+                    "Error",
+                    {"fields": ["error_code", "error_detail", "traceback_display"]},
+                )
+            )
+        fieldsets += [
+            (
+                "Request",
+                {
+                    "fields": [
+                        "payload_json",
+                        "headers_json",
+                        "remote_addr",
+                        "body_size",
+                        "body_sha256",
+                        "body_truncated",
+                        "raw_body_display",
+                    ]
+                },
+            ),
+            ("Reply", {"fields": ["response_status", "reply_json"]}),
+        ]
+        return fieldsets
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    def has_change_permission(
+        self, request: HttpRequest, obj: WebhookEvent | None = None
+    ) -> bool:
+        return False  # what was received is a record: view it, never edit it
+
+    @admin.display(description="conversation")
+    def conversation(self, event: WebhookEvent) -> str:
+        return search_link(self, event.conversation_id)
+
+    @admin.display(description="duration")
+    def duration(self, event: WebhookEvent) -> str:
+        return "-" if event.duration_ms is None else f"{event.duration_ms:.1f} ms"
+
+    @admin.display(description="submission")
+    def submission_link(self, event: WebhookEvent) -> str:
+        submission = FormSubmission.objects.filter(event=event).only("pk").first()
+        if submission is None:
+            return "-"
+        url = reverse("admin:submissions_formsubmission_change", args=[submission.pk])
+        return format_html('<a href="{}">Submission #{}</a>', url, submission.pk)
+
+    @admin.display(description="headers")
+    def headers_json(self, event: WebhookEvent) -> str:
+        return pretty_json(event.headers)
+
+    @admin.display(description="payload")
+    def payload_json(self, event: WebhookEvent) -> str:
+        return pretty_json(event.payload)
+
+    @admin.display(description="reply body")
+    def reply_json(self, event: WebhookEvent) -> str:
+        return pretty_json(event.response_body)
+
+    @admin.display(description="traceback")
+    def traceback_display(self, event: WebhookEvent) -> str:
+        return format_html("<pre>{}</pre>", event.traceback) if event.traceback else "-"
+
+    @admin.display(description="raw body")
+    def raw_body_display(self, event: WebhookEvent) -> str:
+        raw = bytes(event.raw_body or b"")
+        if not raw:
+            return "-"
+        note = " (truncated)" if event.body_truncated else ""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            lines = (
+                binascii.hexlify(raw[i : i + 32], " ").decode()
+                for i in range(0, len(raw), 32)
+            )
+            return format_html(
+                "<p>Not UTF-8 text; hex{}:</p><pre>{}</pre>", note, "\n".join(lines)
+            )
+        return format_html("<p>Text{}:</p><pre>{}</pre>", note, text)
 
 
-class FormAnswerInline(admin.TabularInline):
-    model = FormAnswer
-    extra = 0
-    fields = ["position", "key", "label", "input_type", "value_text"]
-    readonly_fields = fields
-    can_delete = False
+# --- submissions -----------------------------------------------------------------
+
+
+class _QueryOnlyChangeList(ChangeList):
+    """The changelist's filters, search and ordering without its count or page."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        pass
 
 
 @admin.register(FormSubmission)
-class FormSubmissionAdmin(admin.ModelAdmin):
-    list_display = ["submitted_at", "bot", "handler_name", "conversation_id", "user_id"]
-    list_filter = ["bot", "handler_name"]
+class FormSubmissionAdmin(ExactSearchMixin, admin.ModelAdmin):
+    list_display = [
+        "received",
+        "bot",
+        "handler_name",
+        "conversation",
+        "user_id",
+        "first_answers",
+    ]
+    list_filter = [
+        "bot",
+        HandlerNameFilter,
+        ("submitted_at", admin.DateFieldListFilter),
+    ]
+    search_fields = [
+        "handler_name",
+        "conversation_id",
+        "user_id",
+        "answers__value_text",
+    ]
+    exact_search_fields = ("handler_name", "conversation_id", "user_id")
+    search_help_text = (
+        "An exact conversation id, user id or handler name, or text within an answer."
+    )
     list_select_related = ["bot"]
-    inlines = [FormAnswerInline]
+    sortable_by = ["received"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    actions = ["export_as_csv", "export_as_csv_excel"]
+    fields = [
+        "submitted_at",
+        "bot",
+        "handler_name",
+        "conversation_id",
+        "user_id",
+        "event_link",
+        "answers_table",
+    ]
+    readonly_fields = fields
 
-    def has_add_permission(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FormSubmission]:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch(
+                    "answers",
+                    queryset=FormAnswer.objects.filter(
+                        position__lt=FIRST_ANSWERS
+                    ).order_by("position"),
+                    to_attr="first_answer_list",
+                )
+            )
+        )
+
+    def search_q(self, term: str) -> Q:
+        in_answers = Exists(
+            FormAnswer.objects.filter(
+                submission=OuterRef("pk"), value_text__icontains=term
+            )
+        )
+        return super().search_q(term) | Q(in_answers)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(
+        self, request: HttpRequest, obj: FormSubmission | None = None
+    ) -> bool:
         return False
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        codename = get_permission_codename("export", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    # list columns
+
+    @admin.display(description="received", ordering="submitted_at")
+    def received(self, submission: FormSubmission) -> Any:
+        return submission.submitted_at
+
+    @admin.display(description="conversation")
+    def conversation(self, submission: FormSubmission) -> str:
+        return search_link(self, submission.conversation_id)
+
+    @admin.display(description="answers")
+    def first_answers(self, submission: FormSubmission) -> str:
+        answers = getattr(submission, "first_answer_list", [])
+        if not answers:
+            return "-"
+        return format_html_join(
+            "; ",
+            "<b>{}</b>: {}",
+            (
+                (answer.key, Truncator(answer.value_text).chars(60))
+                for answer in answers
+            ),
+        )
+
+    # detail
+
+    @admin.display(description="webhook event")
+    def event_link(self, submission: FormSubmission) -> str:
+        url = reverse(
+            "admin:submissions_webhookevent_change", args=[submission.event_id]
+        )
+        return format_html('<a href="{}">Event #{}</a>', url, submission.event_id)
+
+    @admin.display(description="answers")
+    def answers_table(self, submission: FormSubmission) -> str:
+        answers = FormAnswer.objects.filter(submission=submission).order_by("position")
+        rows = format_html_join(
+            "\n",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td>"
+            '<td style="white-space: pre-wrap">{}</td></tr>',
+            (
+                (
+                    answer.label,
+                    answer.key,
+                    answer.input_type,
+                    value_as_text(answer.value),
+                )
+                for answer in answers
+            ),
+        )
+        if not rows:
+            return "-"
+        return format_html(
+            '<table class="answers"><thead><tr><th>Question</th><th>Key</th>'
+            "<th>Type</th><th>Answer</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    # export
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "has_export_permission": self.has_export_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        wrap: Callable[..., Any] = self.admin_site.admin_view
+        return [
+            path(
+                "export/",
+                wrap(self.export_view),
+                name="{}_{}_export".format(*info),
+            ),
+            path(
+                "export/excel/",
+                wrap(self.export_view),
+                {"excel": True},
+                name="{}_{}_export_excel".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        if getattr(request, "_export_query_only", False):
+            return _QueryOnlyChangeList
+        return super().get_changelist(request, **kwargs)
+
+    def export_view(self, request: HttpRequest, excel: bool = False) -> HttpResponse:
+        """Everything the changelist shows under the same filters and search, as CSV."""
+        if not (
+            self.has_view_permission(request) and self.has_export_permission(request)
+        ):
+            raise PermissionDenied
+        request._export_query_only = True  # type: ignore[attr-defined]
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            url = reverse("admin:submissions_formsubmission_changelist")
+            return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
+        handler = request.GET.get(HandlerNameFilter.parameter_name)
+        return self.csv_response(
+            changelist.queryset, options=ExportOptions(excel=excel), handler=handler
+        )
+
+    def csv_response(
+        self,
+        queryset: QuerySet[FormSubmission],
+        *,
+        options: ExportOptions,
+        handler: str | None = None,
+    ) -> HttpResponse:
+        columns = submission_export_columns(submissions=queryset)
+        rows = csv_rows(
+            columns=columns,
+            submissions=submission_export_iter(submissions=queryset),
+            options=options,
+        )
+        return csv_streaming_response(
+            csv_chunks(rows, excel=options.excel),
+            filename=export_filename(handler_name=handler),
+        )
+
+    @admin.action(description="Export selected to CSV", permissions=["export"])
+    def export_as_csv(
+        self, request: HttpRequest, queryset: QuerySet[FormSubmission]
+    ) -> HttpResponse:
+        return self.csv_response(queryset, options=ExportOptions())
+
+    @admin.action(
+        description="Export selected to CSV for Excel (UTF-8 with BOM)",
+        permissions=["export"],
+    )
+    def export_as_csv_excel(
+        self, request: HttpRequest, queryset: QuerySet[FormSubmission]
+    ) -> HttpResponse:
+        return self.csv_response(queryset, options=ExportOptions(excel=True))

@@ -1,0 +1,185 @@
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from submissions.exports import ExportOptions, csv_chunks, csv_rows
+from submissions.models import Bot
+from submissions.selectors import (
+    submission_export_columns,
+    submission_export_iter,
+    submission_export_queryset,
+    submission_handler_exists,
+    submission_handler_names,
+)
+
+
+def parse_moment(text: str, *, option: str, end: bool = False) -> datetime:
+    """A date (whole day) or an ISO 8601 date-time; naive means the current time zone.
+
+    ``end`` makes a bare date mean "up to the end of that day".
+    """
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is not None:
+        moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise CommandError(
+                f"{option} takes a date like 2025-01-31 or a date-time like "
+                f"2025-01-31T14:30 (ISO 8601), not {text!r}."
+            ) from None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+class Command(BaseCommand):
+    help = (
+        "Export form submissions as CSV: one row per submission, one column per "
+        "question. To stdout, or to --output with a progress bar."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--bot", metavar="SLUG", help="Only this bot's submissions."
+        )
+        parser.add_argument(
+            "--handler",
+            metavar="NAME",
+            help="Only this handler's (form's) submissions.",
+        )
+        parser.add_argument(
+            "--since",
+            metavar="DATE",
+            help="Received on or after this date (or ISO date-time).",
+        )
+        parser.add_argument(
+            "--until",
+            metavar="DATE",
+            help="Received on or before this date (a date-time: strictly before it).",
+        )
+        parser.add_argument(
+            "--labels",
+            action="store_true",
+            help="Head question columns with their labels instead of their keys.",
+        )
+        parser.add_argument(
+            "--excel",
+            action="store_true",
+            help="Start with a UTF-8 byte order mark so spreadsheet programs read accents right.",
+        )
+        parser.add_argument(
+            "--output", "-o", metavar="PATH", help="Write to this file, not stdout."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        bot = self._bot(options["bot"])
+        handler = options["handler"]
+        if handler is not None and not submission_handler_exists(handler_name=handler):
+            raise CommandError(self._unknown_handler_message(handler))
+        since = (
+            parse_moment(options["since"], option="--since")
+            if options["since"]
+            else None
+        )
+        until = (
+            parse_moment(options["until"], option="--until", end=True)
+            if options["until"]
+            else None
+        )
+        if since and until and since >= until:
+            raise CommandError(
+                f"--since ({options['since']}) must be before --until ({options['until']})."
+            )
+        submissions = submission_export_queryset(
+            bot=bot, handler_name=handler, since=since, until=until
+        )
+        export = ExportOptions(labels=options["labels"], excel=options["excel"])
+        columns = submission_export_columns(submissions=submissions)
+        rows = submission_export_iter(submissions=submissions)
+
+        path = options["output"]
+        if path is None:
+            self._write(
+                lambda text: self.stdout.write(text, ending=""),
+                csv_rows(columns=columns, submissions=rows, options=export),
+                excel=export.excel,
+            )
+            return
+        # The raw stream: tqdm draws with carriage returns that Django's
+        # OutputWrapper would end with a newline each.
+        stderr = self.stderr._out
+        show_progress = stderr.isatty()
+        total = submissions.count() if show_progress else None
+        with (
+            tqdm(
+                rows,
+                total=total,
+                unit=" rows",
+                file=stderr,
+                disable=not show_progress,
+                desc="Exporting",
+            ) as progress,
+            Path(path).open("w", encoding="utf-8", newline="") as out,
+        ):
+            count = self._write(
+                out.write,
+                csv_rows(columns=columns, submissions=progress, options=export),
+                excel=export.excel,
+            )
+        plural = "" if count == 1 else "s"
+        self.stdout.write(
+            f"Exported {count} submission{plural} with {len(columns)} question "
+            f"column{'' if len(columns) == 1 else 's'} to {path}."
+        )
+
+    @staticmethod
+    def _write(
+        write: Callable[[str], Any], rows: Iterable[list[str]], *, excel: bool
+    ) -> int:
+        """Write the CSV; return the number of submissions (rows after the header)."""
+        count = 0
+
+        def counted() -> Iterator[list[str]]:
+            nonlocal count
+            for row in rows:
+                count += 1
+                yield row
+
+        for chunk in csv_chunks(counted(), excel=excel):
+            write(chunk)
+        return max(count - 1, 0)
+
+    @staticmethod
+    def _bot(slug: str | None) -> Bot | None:
+        if slug is None:
+            return None
+        bot = Bot.objects.filter(slug=slug).first()
+        if bot is None:
+            known = list(Bot.objects.order_by("slug").values_list("slug", flat=True))
+            close = difflib.get_close_matches(slug, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise CommandError(
+                f"No bot with slug {slug!r}.{hint} Known bots: {', '.join(known) or 'none'}."
+            )
+        return bot
+
+    @staticmethod
+    def _unknown_handler_message(name: str) -> str:
+        known = submission_handler_names()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return (
+            f"No handler named {name!r} is registered or has submissions.{hint} "
+            f"Registered handlers: {', '.join(known) or 'none'}."
+        )
