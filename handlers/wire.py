@@ -58,6 +58,9 @@ MAX_ID_LENGTH = 255
 MAX_TYPE_LENGTH = 64
 #: Deepest nesting of arrays and objects accepted in a body.
 MAX_DEPTH = 64
+#: Most digits in a JSON integer: far beyond any real id or answer, and well
+#: under the interpreter's own limit (converting huge integers is quadratic).
+MAX_INTEGER_DIGITS = 1000
 
 
 class WireError(ValueError):
@@ -94,6 +97,16 @@ def _finite_float(text: str) -> float:
             "invalid_json", f"The number {text[:40]} is too large to store."
         )
     return number
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise WireError(
+            "invalid_json",
+            f"The body contains an integer of {digits} digits; the limit is {MAX_INTEGER_DIGITS}.",
+        )
+    return int(text)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -138,7 +151,8 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     """Parse a request body into a JSON object, strictly.
 
     Refused with code ``invalid_json``: an empty body, bytes that are not
-    UTF-8, syntax errors, ``NaN``/``Infinity``, numbers too large to store,
+    UTF-8, syntax errors, ``NaN``/``Infinity``, floats too large to store,
+    integers of more than ``MAX_INTEGER_DIGITS`` digits,
     duplicate keys, NUL characters, unpaired surrogates, nesting deeper than
     ``MAX_DEPTH``. Refused with ``invalid_payload``: valid JSON that is not
     an object.
@@ -159,17 +173,19 @@ def parse_json(raw: bytes) -> dict[str, Any]:
             object_pairs_hook=_no_duplicate_keys,
             parse_constant=_reject_constant,
             parse_float=_finite_float,
+            parse_int=_bounded_int,
         )
     except json.JSONDecodeError as exc:
         raise WireError(
             "invalid_json",
-            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
+            # Some messages end in "at" ("Unterminated string starting at").
+            f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
         ) from None
     except RecursionError:
         raise WireError(
             "invalid_json", f"The body is nested more than {MAX_DEPTH} levels deep."
         ) from None
-    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+    except ValueError as exc:
         if isinstance(exc, WireError):
             raise
         raise WireError("invalid_json", f"The body is not valid JSON: {exc}.") from None
@@ -194,6 +210,12 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+def _shown_type(value: Any) -> str:
+    if isinstance(value, str):
+        return "a blank string" if value else "an empty string"
+    return f"a JSON {_json_type(value)}"
 
 
 def _pick(obj: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
@@ -301,7 +323,7 @@ def parse_delivery(
     if not isinstance(handler, str) or not handler.strip():
         raise WireError(
             "invalid_payload",
-            f"`{field}` must be a non-empty string, not {'an empty string' if isinstance(handler, str) else 'a JSON ' + _json_type(handler)}.",
+            f"`{field}` must be a non-empty string, not {_shown_type(handler)}.",
         )
     handler = handler.strip()
     if len(handler) > MAX_ID_LENGTH:

@@ -44,19 +44,30 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+def _malformed(exc: Exception) -> str:
+    # PyJWT's reasons name the broken part ("Invalid header padding", "Expiration
+    # Time claim (exp) must be an integer.") and never echo the token.
+    reason = str(exc).rstrip(".")[:120]
+    return f"The bearer token is not a well-formed JWT: {reason}."
+
+
 def verify_token(token: str, *, secrets: Sequence[str], body: bytes) -> dict[str, Any]:
     """Return the token's claims, or raise ``TokenError``."""
     conf = webhook_settings()
     try:
         algorithm = jwt.get_unverified_header(token).get("alg")
-    except jwt.PyJWTError:
+    except jwt.PyJWTError as exc:
+        raise TokenError("malformed_token", _malformed(exc)) from None
+    if not isinstance(algorithm, str):
         raise TokenError(
-            "malformed_token", "The bearer token is not a well-formed JWT."
-        ) from None
+            "invalid_token",
+            f"The token's header has no string 'alg'; "
+            f"accepted algorithms: {', '.join(conf.jwt_algorithms)}.",
+        )
     if algorithm not in conf.jwt_algorithms:
         raise TokenError(
             "invalid_token",
-            f"Tokens signed with {str(algorithm)[:20]!r} are not accepted; "
+            f"Tokens signed with {algorithm[:20]!r} are not accepted; "
             f"accepted algorithms: {', '.join(conf.jwt_algorithms)}.",
         )
     claims = None
@@ -88,10 +99,8 @@ def verify_token(token: str, *, secrets: Sequence[str], body: bytes) -> dict[str
             raise TokenError(
                 "invalid_token", f"The token has no {exc.claim!r} claim."
             ) from None
-        except jwt.DecodeError:
-            raise TokenError(
-                "malformed_token", "The bearer token is not a well-formed JWT."
-            ) from None
+        except jwt.DecodeError as exc:
+            raise TokenError("malformed_token", _malformed(exc)) from None
         except jwt.PyJWTError as exc:
             raise TokenError(
                 "invalid_token", f"The token is not valid: {exc}."
@@ -103,9 +112,10 @@ def verify_token(token: str, *, secrets: Sequence[str], body: bytes) -> dict[str
         )
     if BODY_DIGEST_CLAIM in claims:
         digest = claims[BODY_DIGEST_CLAIM]
-        actual = hashlib.sha256(body).hexdigest()
+        actual = hashlib.sha256(body).hexdigest().encode()
+        # Compared as bytes: compare_digest raises TypeError on non-ASCII str.
         if not isinstance(digest, str) or not hmac.compare_digest(
-            digest.lower(), actual
+            digest.lower().encode(), actual
         ):
             raise TokenError(
                 "body_digest_mismatch",
