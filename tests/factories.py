@@ -1,5 +1,7 @@
 import hashlib
 import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import factory
@@ -81,3 +83,55 @@ def submission_with_answers(answers: dict[str, Any], **kwargs: Any) -> FormSubmi
             value=value,
         )
     return submission
+
+
+def bulk_submissions(
+    count: int,
+    *,
+    bot: Bot,
+    answers: Callable[[int], dict[str, Any]],
+    handler_name: str = "save-form",
+    start: datetime | None = None,
+    step: timedelta = timedelta(seconds=1),
+) -> list[FormSubmission]:
+    """``count`` submissions with their events and answers, in three bulk inserts.
+
+    Submission ``i`` is received at ``start + i * step`` and answers ``answers(i)``.
+    """
+    start = start or timezone.now() - count * step
+    events = WebhookEvent.objects.bulk_create(
+        WebhookEvent(
+            bot=bot,
+            received_at=start + i * step,
+            handler_name=handler_name,
+            status=WebhookEvent.Status.PROCESSED,
+            conversation_id=f"conv-{i}",
+            user_id=f"user-{i}",
+            delivery_id=f"delivery-{i}",
+        )
+        for i in range(count)
+    )
+    submissions = FormSubmission.objects.bulk_create(
+        FormSubmission(
+            event=event,
+            bot=bot,
+            handler_name=handler_name,
+            conversation_id=event.conversation_id,
+            user_id=event.user_id,
+            submitted_at=event.received_at,
+        )
+        for event in events
+    )
+    FormAnswer.objects.bulk_create(
+        FormAnswer(
+            submission=submission,
+            position=position,
+            key=key,
+            label=key.title(),
+            value=value,
+            value_text=value_as_text(value),
+        )
+        for i, submission in enumerate(submissions)
+        for position, (key, value) in enumerate(answers(i).items())
+    )
+    return submissions

@@ -1,0 +1,421 @@
+import csv
+import io
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from submissions.exports import (
+    BOM,
+    FIXED_COLUMNS,
+    ExportColumn,
+    ExportOptions,
+    ExportSubmission,
+    cell,
+    csv_chunks,
+    csv_lines,
+    csv_rows,
+    escape_formula,
+    export_filename,
+)
+from submissions.selectors import (
+    submission_export_columns,
+    submission_export_iter,
+    submission_export_queryset,
+)
+from tests.factories import (
+    BotFactory,
+    FormAnswerFactory,
+    FormSubmissionFactory,
+    bulk_submissions,
+    submission_with_answers,
+)
+
+WHEN = datetime(2025, 3, 1, 12, 30, 5, tzinfo=UTC)
+
+
+def sub(answers: dict[str, Any], pk: int = 1, **fields: Any) -> ExportSubmission:
+    defaults: dict[str, Any] = {
+        "id": pk,
+        "submitted_at": WHEN,
+        "bot": "demo",
+        "handler_name": "save-form",
+        "conversation_id": "c-1",
+        "user_id": "u-1",
+    }
+    return ExportSubmission(**{**defaults, **fields}, answers=answers)
+
+
+def cols(*keys: str) -> list[ExportColumn]:
+    return [ExportColumn(key=key, label=key.title()) for key in keys]
+
+
+def export_text(
+    columns: list[ExportColumn],
+    submissions: list[ExportSubmission],
+    options: ExportOptions | None = None,
+) -> str:
+    options = options or ExportOptions()
+    rows = csv_rows(columns=columns, submissions=submissions, options=options)
+    return "".join(csv_chunks(rows, excel=options.excel))
+
+
+def parse(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text.removeprefix(BOM), newline="")))
+
+
+# --- the pure row generator -------------------------------------------------------
+
+
+def test_header_is_fixed_columns_then_question_keys():
+    rows = list(csv_rows(columns=cols("name", "age"), submissions=[]))
+
+    assert rows == [[*FIXED_COLUMNS, "name", "age"]]
+    assert FIXED_COLUMNS == (
+        "submission_id",
+        "received_at",
+        "bot",
+        "handler",
+        "conversation_id",
+        "user_id",
+    )
+
+
+def test_row_has_fixed_fields_in_utc_iso_8601_then_answers_by_column():
+    local = WHEN.astimezone(ZoneInfo("Europe/Paris"))
+    rows = list(
+        csv_rows(
+            columns=cols("name", "age"),
+            submissions=[sub({"age": 42, "name": "Ada"}, pk=7, submitted_at=local)],
+        )
+    )
+
+    assert rows[1] == [
+        "7",
+        "2025-03-01T12:30:05+00:00",
+        "demo",
+        "save-form",
+        "c-1",
+        "u-1",
+        "Ada",
+        "42",
+    ]
+
+
+def test_commas_quotes_and_newlines_are_quoted_per_rfc_4180():
+    text = export_text(
+        cols("a", "b", "c"),
+        [sub({"a": "x, y", "b": 'say "hi"', "c": "line 1\nline 2"})],
+    )
+
+    lines = text.split("\r\n")
+    assert lines[1].endswith(',"x, y","say ""hi""","line 1\nline 2"')
+    assert lines[2] == ""  # every record ends with CRLF, the last one too
+    assert parse(text)[1][6:] == ["x, y", 'say "hi"', "line 1\nline 2"]
+
+
+def test_unicode_round_trips_and_excel_adds_a_bom():
+    answers = {"name": "Zoë Ångström", "city": "東京", "mood": "🙂"}
+    plain = export_text(cols(*answers), [sub(answers)])
+    excel = export_text(cols(*answers), [sub(answers)], ExportOptions(excel=True))
+
+    assert not plain.startswith(BOM)
+    assert excel.startswith(BOM)
+    assert excel.encode("utf-8")[:3] == b"\xef\xbb\xbf"
+    assert parse(plain)[1][6:] == ["Zoë Ångström", "東京", "🙂"]
+    assert parse(excel) == parse(plain)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        (["=a", "b"], "'=a; b"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_formula_like_text_is_prefixed_with_a_quote(value, expected):
+    assert cell(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(-5, "-5"), ("-5", "-5"), (-1.25, "-1.25"), ("+3", "+3"), ("-1e-3", "-1e-3")],
+)
+def test_numbers_stay_numbers(value, expected):
+    assert cell(value) == expected
+
+
+def test_formula_escaping_can_be_turned_off_and_covers_every_text_cell():
+    submission = sub({"q": "=1+2"}, user_id="=evil()", conversation_id="@x")
+    columns = [ExportColumn(key="q", label="=label")]
+
+    escaped = list(
+        csv_rows(
+            columns=columns,
+            submissions=[submission],
+            options=ExportOptions(labels=True),
+        )
+    )
+    raw = list(
+        csv_rows(
+            columns=columns,
+            submissions=[submission],
+            options=ExportOptions(labels=True, escape_formulas=False),
+        )
+    )
+
+    assert escaped[0][-1] == "'=label"
+    assert escaped[1][4:] == ["'@x", "'=evil()", "'=1+2"]
+    assert raw[0][-1] == "=label"
+    assert raw[1][4:] == ["@x", "=evil()", "=1+2"]
+    assert escape_formula("=x") == "'=x"
+
+
+def test_nested_values_lists_and_objects():
+    answers = {
+        "tags": ["red", "green", "blue"],
+        "address": {"street": "1 Main St", "city": "Zürich"},
+        "matrix": [[1, 2], [3]],
+        "agree": True,
+        "nothing": None,
+    }
+
+    row = list(csv_rows(columns=cols(*answers), submissions=[sub(answers)]))[1]
+
+    assert row[6:] == [
+        "red; green; blue",
+        '{"street":"1 Main St","city":"Zürich"}',
+        "1; 2; 3",
+        "true",
+        "",
+    ]
+
+
+def test_missing_answers_are_empty_and_unknown_keys_are_dropped():
+    rows = list(
+        csv_rows(
+            columns=cols("a", "b", "c"),
+            submissions=[sub({"a": "1"}, pk=1), sub({"c": "3", "zzz": "x"}, pk=2)],
+        )
+    )
+
+    assert [row[6:] for row in rows[1:]] == [["1", "", ""], ["", "", "3"]]
+
+
+def test_labels_head_the_columns_and_repeated_labels_are_told_apart():
+    columns = [
+        ExportColumn(key="email", label="Email"),
+        ExportColumn(key="email_address", label="Email"),
+        ExportColumn(key="age", label=""),
+    ]
+
+    header = next(
+        csv_rows(columns=columns, submissions=[], options=ExportOptions(labels=True))
+    )
+
+    assert header[6:] == ["Email (email)", "Email (email_address)", "age"]
+
+
+def test_csv_lines_and_chunks_are_the_same_text():
+    rows = [["a", "b,c"], ["d", "e"]] * 1000
+    lines = list(csv_lines(rows))
+    chunks = list(csv_chunks(rows, chunk_chars=1000))
+
+    assert lines[0] == 'a,"b,c"\r\n'
+    assert len(chunks) > 1
+    assert "".join(chunks) == "".join(lines)
+
+
+def test_thousands_of_submissions_stream_row_by_row():
+    columns = cols("n", "text")
+    submissions = (sub({"n": i, "text": f"row {i}, ok"}, pk=i) for i in range(5000))
+
+    rows = parse(export_text(columns, list(submissions)))
+
+    assert len(rows) == 5001
+    assert rows[-1][0] == "4999"
+    assert rows[-1][6:] == ["4999", "row 4999, ok"]
+
+
+def test_export_filename():
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    assert export_filename(now=now) == "submissions-20250102-030405.csv"
+    assert (
+        export_filename(handler_name='save "form"/x', now=now)
+        == "submissions-save-form-x-20250102-030405.csv"
+    )
+
+
+# --- against the database ------------------------------------------------------
+
+
+@pytest.mark.django_db
+class TestFromTheDatabase:
+    def test_columns_are_the_union_of_keys_in_first_seen_order(self):
+        bot = BotFactory()
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        # Created out of time order: first-seen follows received time, not ids.
+        submission_with_answers(
+            {"c": 1, "a": 2}, event__bot=bot, event__received_at=t0 + timedelta(hours=2)
+        )
+        submission_with_answers({"a": 1, "b": 2}, event__bot=bot, event__received_at=t0)
+        submission_with_answers(
+            {"b": 1, "d": 2}, event__bot=bot, event__received_at=t0 + timedelta(hours=3)
+        )
+
+        columns = submission_export_columns(submissions=submission_export_queryset())
+
+        assert [column.key for column in columns] == ["a", "b", "c", "d"]
+
+    def test_renamed_and_removed_questions_keep_their_columns(self):
+        bot = BotFactory()
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        old = submission_with_answers(
+            {"name": "Ada", "email": "ada@example.com", "phone": "1"},
+            event__bot=bot,
+            event__received_at=t0,
+        )
+        new = submission_with_answers(
+            {"name": "Bob", "email_address": "bob@example.com"},
+            event__bot=bot,
+            event__received_at=t0 + timedelta(days=30),
+        )
+        queryset = submission_export_queryset(bot=bot)
+
+        columns = submission_export_columns(submissions=queryset)
+        rows = list(
+            csv_rows(
+                columns=columns,
+                submissions=submission_export_iter(submissions=queryset),
+            )
+        )
+
+        assert rows[0][6:] == ["name", "email", "phone", "email_address"]
+        assert rows[1][0] == str(old.pk)
+        assert rows[1][6:] == ["Ada", "ada@example.com", "1", ""]
+        assert rows[2][0] == str(new.pk)
+        assert rows[2][6:] == ["Bob", "", "", "bob@example.com"]
+
+    def test_a_relabelled_question_is_headed_by_its_latest_label(self):
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        first = FormSubmissionFactory(event__received_at=t0)
+        later = FormSubmissionFactory(event__received_at=t0 + timedelta(days=1))
+        FormAnswerFactory(submission=first, position=0, key="q1", label="Your name?")
+        FormAnswerFactory(submission=later, position=0, key="q1", label="Full name")
+
+        columns = submission_export_columns(submissions=submission_export_queryset())
+
+        assert columns == [ExportColumn(key="q1", label="Full name")]
+
+    def test_filters_by_bot_handler_and_time(self):
+        demo, other = BotFactory(), BotFactory()
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        keep = submission_with_answers(
+            {"a": 1}, event__bot=demo, event__received_at=t0 + timedelta(hours=1)
+        )
+        submission_with_answers({"a": 2}, event__bot=other, event__received_at=t0)
+        submission_with_answers(
+            {"a": 3},
+            event__bot=demo,
+            event__handler_name="other",
+            event__received_at=t0,
+        )
+        submission_with_answers(
+            {"a": 4}, event__bot=demo, event__received_at=t0 + timedelta(days=2)
+        )
+
+        queryset = submission_export_queryset(
+            bot=demo,
+            handler_name="save-form",
+            since=t0,
+            until=t0 + timedelta(days=1),
+        )
+
+        assert [s.id for s in submission_export_iter(submissions=queryset)] == [keep.pk]
+
+    def test_answers_repeating_a_key_keep_every_value(self):
+        submission = FormSubmissionFactory()
+        FormAnswerFactory(submission=submission, position=0, key="pet", value="cat")
+        FormAnswerFactory(
+            submission=submission, position=1, key="pet", value=["dog", "fox"]
+        )
+
+        (row,) = submission_export_iter(submissions=submission_export_queryset())
+
+        assert row.answers == {"pet": ["cat", "dog", "fox"]}
+
+    def test_thousands_stream_in_order_in_a_bounded_number_of_queries(self):
+        bot = BotFactory()
+        count, chunk = 2500, 500
+        bulk_submissions(count, bot=bot, answers=lambda i: {"n": i, "note": f"#{i}"})
+        queryset = submission_export_queryset(bot=bot)
+
+        with CaptureQueriesContext(connection) as queries:
+            exported = list(
+                submission_export_iter(submissions=queryset, chunk_size=chunk)
+            )
+
+        assert [row.answers["n"] for row in exported] == list(range(count))
+        assert len({row.id for row in exported}) == count
+        # Two queries (submissions, their answers) per full chunk, one to find
+        # the end: memory holds one chunk, whatever the export's size.
+        assert len(queries) == 2 * math.ceil(count / chunk) + 1
+
+    def test_keyset_pagination_survives_equal_timestamps(self):
+        bot = BotFactory()
+        made = bulk_submissions(
+            25, bot=bot, answers=lambda i: {"n": i}, step=timedelta(0)
+        )
+
+        exported = list(
+            submission_export_iter(
+                submissions=submission_export_queryset(), chunk_size=4
+            )
+        )
+
+        assert [row.id for row in exported] == sorted(s.pk for s in made)
+
+    def test_the_whole_export_parses_back(self):
+        bot = BotFactory()
+        bulk_submissions(
+            1200,
+            bot=bot,
+            answers=lambda i: (
+                {"text": f'line "{i}",\nnext', "n": -i}
+                if i % 2
+                else {"n": -i, "extra": "=cmd"}
+            ),
+        )
+        queryset = submission_export_queryset(bot=bot)
+        columns = submission_export_columns(submissions=queryset)
+
+        text = "".join(
+            csv_chunks(
+                csv_rows(
+                    columns=columns,
+                    submissions=submission_export_iter(
+                        submissions=queryset, chunk_size=100
+                    ),
+                ),
+                excel=True,
+            )
+        )
+        rows = parse(text)
+
+        assert rows[0][6:] == ["n", "extra", "text"]
+        assert len(rows) == 1201
+        assert rows[1][6:] == ["0", "'=cmd", ""]
+        assert rows[2][6:] == ["-1", "", 'line "1",\nnext']
