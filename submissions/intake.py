@@ -7,7 +7,9 @@
 3. content type not JSON               -> 415 ``unsupported_media_type`` (stored ``rejected``)
 4. body not a JSON object, bad fields  -> 400 ``invalid_json`` / ``invalid_payload``
                                           (stored ``rejected``)
-5. store event, submission and answers in one transaction (status ``received``)
+5. store event, submission and answers in one transaction (status ``received``);
+   a delivery id seen before          -> the original's reply, or 409
+                                          ``delivery_in_progress``  (status ``duplicate``)
 6. no handler under that name          -> 404 ``unknown_handler``     (status ``unrouted``)
 7. the handler raises                  -> 500 ``handler_error``       (status ``failed``)
 8. otherwise                           -> 200 and the handler's reply (status ``processed``)
@@ -18,28 +20,25 @@ rejected request keeps at most ``REJECTED_BODY_BYTES`` of its body.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
-
-from handlers import HandlerNotFound, ResponseBuilder, WebhookRequest, registry
 from handlers.wire import (
+    MAX_ID_LENGTH,
     Delivery,
     WireError,
     error_body,
     parse_delivery,
     parse_json,
-    render_reply,
 )
 from submissions.conf import webhook_settings
+from submissions.dispatch import handler_run_execute
 from submissions.models import Bot, WebhookEvent
 from submissions.services import (
     IncomingRequest,
-    webhook_event_finish,
     webhook_event_record_delivery,
     webhook_event_record_rejected,
 )
@@ -78,7 +77,7 @@ class Rejection(Exception):
         self.payload = payload
 
 
-def _elapsed_ms(incoming: IncomingRequest, started: float) -> float:
+def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
@@ -95,7 +94,9 @@ def _check_request(
         )
     try:
         token = bearer_token(incoming.authorization)
-        verify_token(token, secrets=bot.signing_secrets(), body=incoming.raw_body)
+        claims = verify_token(
+            token, secrets=bot.signing_secrets(), body=incoming.raw_body
+        )
     except TokenError as exc:
         raise Rejection(
             401,
@@ -124,9 +125,18 @@ def _check_request(
     payload = None
     try:
         payload = parse_json(incoming.raw_body)
-        return payload, parse_delivery(payload, headers=incoming.headers)
+        delivery = parse_delivery(payload, headers=incoming.headers)
     except WireError as exc:
         raise Rejection(400, exc.code, exc.detail, payload=payload) from None
+    jti = claims.get("jti")
+    if (
+        not delivery.delivery_id
+        and isinstance(jti, str | int)
+        and not isinstance(jti, bool)
+    ):
+        # The last source of a delivery id: the token's own id.
+        delivery = dataclasses.replace(delivery, delivery_id=str(jti)[:MAX_ID_LENGTH])
+    return payload, delivery
 
 
 def webhook_delivery_receive(
@@ -143,93 +153,28 @@ def webhook_delivery_receive(
             response_body=rejection.body,
             body_cap=conf.rejected_body_bytes,
             payload=rejection.payload,
-            duration_ms=_elapsed_ms(incoming, started),
+            duration_ms=_elapsed_ms(started),
         )
         _log(event)
         return IntakeResult(
             rejection.status_code, rejection.body, event, rejection.headers
         )
 
-    event, _ = webhook_event_record_delivery(
+    recorded = webhook_event_record_delivery(
         bot=bot, incoming=incoming, payload=payload, delivery=delivery
     )
-    status_code, body = _dispatch(bot, event, payload, delivery, incoming, started)
+    event = recorded.event
+    if recorded.original is not None:
+        _log(event)
+        headers = {"X-Webhook-Original-Event-Id": str(recorded.original.pk)}
+        if event.response_status == 409:
+            headers["Retry-After"] = "1"
+        return IntakeResult(event.response_status, event.response_body, event, headers)
+    result = handler_run_execute(
+        event=event, delivery=delivery, response_duration_from=started
+    )
     _log(event)
-    return IntakeResult(status_code, body, event)
-
-
-def _dispatch(
-    bot: Bot,
-    event: WebhookEvent,
-    payload: dict[str, Any],
-    delivery: Delivery,
-    incoming: IncomingRequest,
-    started: float,
-) -> tuple[int, dict[str, Any]]:
-    try:
-        handler_class = registry.get(delivery.handler_name)
-    except HandlerNotFound as exc:
-        body = error_body(
-            "unknown_handler",
-            f"{exc} The delivery is stored as event {event.pk} and can be replayed once the handler exists.",
-        )
-        webhook_event_finish(
-            event=event,
-            status=WebhookEvent.Status.UNROUTED,
-            response_status=404,
-            response_body=body,
-            duration_ms=_elapsed_ms(incoming, started),
-            error_code="unknown_handler",
-            error_detail=str(exc),
-        )
-        return 404, body
-
-    request = WebhookRequest(
-        handler_name=delivery.handler_name,
-        answers=delivery.answers,
-        conversation_id=delivery.conversation_id,
-        user_id=delivery.user_id,
-        delivery_id=delivery.delivery_id,
-        payload=payload,
-        bot=bot,
-        event_id=event.pk,
-    )
-    try:
-        # The handler's own writes roll back if it fails; the event and answers
-        # were committed before it ran.
-        with transaction.atomic():
-            response = ResponseBuilder()
-            handler_class().handle(request, response)
-            body = render_reply(response)
-    except Exception as exc:  # a handler's failure is recorded, never raised
-        body = error_body(
-            "handler_error",
-            f"The handler {delivery.handler_name!r} failed. The delivery is stored as event "
-            f"{event.pk}; its answers are kept and it can be replayed after a fix.",
-        )
-        webhook_event_finish(
-            event=event,
-            status=WebhookEvent.Status.FAILED,
-            response_status=500,
-            response_body=body,
-            duration_ms=_elapsed_ms(incoming, started),
-            error_code="handler_error",
-            error_detail=f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}",
-            traceback=traceback.format_exc(),
-        )
-        logger.exception(
-            "handler %r failed for event %s", delivery.handler_name, event.pk
-        )
-        return 500, body
-
-    webhook_event_finish(
-        event=event,
-        status=WebhookEvent.Status.PROCESSED,
-        response_status=200,
-        response_body=body,
-        duration_ms=_elapsed_ms(incoming, started),
-    )
-    return 200, body
+    return IntakeResult(result.status_code, result.body, event)
 
 
 def _log(event: WebhookEvent) -> None:

@@ -47,6 +47,7 @@ class WebhookEvent(models.Model):
         FAILED = "failed", "Failed"
         UNROUTED = "unrouted", "Unrouted"
         REJECTED = "rejected", "Rejected"
+        DUPLICATE = "duplicate", "Duplicate"
 
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="events")
     received_at = models.DateTimeField(default=timezone.now)
@@ -65,6 +66,14 @@ class WebhookEvent(models.Model):
     body_sha256 = models.CharField(max_length=64, blank=True)
     payload = models.JSONField(null=True, blank=True)
     delivery_id = models.CharField(max_length=255, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="duplicates",
+        help_text="The first delivery with the same delivery id.",
+    )
     conversation_id = models.CharField(max_length=255, blank=True)
     user_id = models.CharField(max_length=255, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -83,7 +92,15 @@ class WebhookEvent(models.Model):
             ),
             models.Index(fields=["conversation_id"], name="event_conversation_idx"),
             models.Index(fields=["user_id"], name="event_user_idx"),
-            models.Index(fields=["bot", "delivery_id"], name="event_bot_delivery_idx"),
+        ]
+        constraints = [
+            # One original per delivery id and bot; duplicates point at it.
+            models.UniqueConstraint(
+                fields=["bot", "delivery_id"],
+                condition=models.Q(duplicate_of__isnull=True)
+                & ~models.Q(delivery_id=""),
+                name="event_unique_delivery_per_bot",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -143,3 +160,48 @@ class FormAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.value_text[:60]}"
+
+
+class HandlerRun(models.Model):
+    """One run of a handler for an event: the delivery itself, a replay, or follow-up work."""
+
+    class Trigger(models.TextChoices):
+        DELIVERY = "delivery", "Delivery"
+        REPLAY = "replay", "Replay"
+        FOLLOW_UP = "follow_up", "Follow-up task"
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        UNROUTED = "unrouted", "Unrouted"
+        RETRYING = "retrying", "Failed, will retry"
+        DEAD = "dead", "Failed permanently"
+
+    event = models.ForeignKey(
+        WebhookEvent, on_delete=models.CASCADE, related_name="runs"
+    )
+    attempt = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=16, choices=Trigger, default=Trigger.DELIVERY)
+    handler_name = models.CharField(max_length=255)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    duration_ms = models.FloatField()
+    outcome = models.CharField(max_length=16, choices=Outcome)
+    error_type = models.CharField(max_length=255, blank=True)
+    message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    reply = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["event", "attempt"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "attempt"], name="run_attempt_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["outcome", "-started_at"], name="run_outcome_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler_name} attempt {self.attempt} [{self.outcome}]"

@@ -8,7 +8,7 @@ from django.db.models.functions import FirstValue, RowNumber
 
 from handlers import registry
 from submissions.exports import ExportColumn, ExportSubmission
-from submissions.models import Bot, FormAnswer, FormSubmission
+from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
 
 
 def bot_get_active(*, slug: str) -> Bot | None:
@@ -174,3 +174,27 @@ def table_row_estimate(*, model: type[Model], using: str = "default") -> int | N
     if row is None or row[0] is None or row[0] < 0:  # -1: never analysed
         return None
     return int(row[0])
+
+
+def webhook_event_replay_queryset(
+    *,
+    statuses: list[str],
+    bot: Bot | None = None,
+    handler_name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    event_ids: list[int] | None = None,
+) -> QuerySet[WebhookEvent]:
+    """Events to replay, oldest first (the order they arrived)."""
+    events = WebhookEvent.objects.select_related("bot").filter(status__in=statuses)
+    if bot is not None:
+        events = events.filter(bot=bot)
+    if handler_name is not None:
+        events = events.filter(handler_name=handler_name)
+    if since is not None:
+        events = events.filter(received_at__gte=since)
+    if until is not None:
+        events = events.filter(received_at__lt=until)
+    if event_ids:
+        events = events.filter(pk__in=event_ids)
+    return events.order_by("received_at", "id")

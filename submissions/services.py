@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from handlers.wire import Delivery
 from submissions.models import (
     Bot,
     FormAnswer,
     FormSubmission,
+    HandlerRun,
     WebhookEvent,
     generate_secret,
 )
@@ -87,77 +88,184 @@ def webhook_event_record_rejected(
     )
 
 
-@transaction.atomic
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What ``webhook_event_record_delivery`` stored.
+
+    ``original`` is set when the delivery id was seen before: ``event`` is
+    then the new ``duplicate`` row pointing at it, and nothing else was stored.
+    """
+
+    event: WebhookEvent
+    submission: FormSubmission | None = None
+    original: WebhookEvent | None = None
+
+
 def webhook_event_record_delivery(
     *,
     bot: Bot,
     incoming: IncomingRequest,
     payload: dict[str, Any],
     delivery: Delivery,
-) -> tuple[WebhookEvent, FormSubmission | None]:
+) -> Recorded:
     """Store an accepted delivery with its submission and answers, in one transaction.
 
     Three inserts whatever the number of answers (they go in one bulk insert).
+    A delivery id already stored for this bot is refused by the database's
+    unique constraint (not by a read first), so concurrent copies of one
+    delivery cannot both get through; the copy is stored as a ``duplicate``.
     """
-    event = WebhookEvent.objects.create(
-        bot=bot,
-        status=WebhookEvent.Status.RECEIVED,
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                bot=bot,
+                status=WebhookEvent.Status.RECEIVED,
+                handler_name=delivery.handler_name,
+                payload=payload,
+                delivery_id=delivery.delivery_id,
+                conversation_id=delivery.conversation_id,
+                user_id=delivery.user_id,
+                **_event_fields(incoming, body_cap=None),
+            )
+            submission = (
+                _submission_create(event=event, delivery=delivery)
+                if delivery.answers
+                else None
+            )
+    except IntegrityError:
+        original = (
+            WebhookEvent.objects.filter(
+                bot=bot, delivery_id=delivery.delivery_id, duplicate_of__isnull=True
+            ).first()
+            if delivery.delivery_id
+            else None
+        )
+        if original is None:
+            raise
+        return Recorded(
+            event=_duplicate_create(
+                original=original, incoming=incoming, payload=payload, delivery=delivery
+            ),
+            original=original,
+        )
+    return Recorded(event=event, submission=submission)
+
+
+def _submission_create(*, event: WebhookEvent, delivery: Delivery) -> FormSubmission:
+    submission = FormSubmission.objects.create(
+        event=event,
+        bot=event.bot,
+        handler_name=delivery.handler_name,
+        conversation_id=delivery.conversation_id,
+        user_id=delivery.user_id,
+        submitted_at=event.received_at,
+    )
+    FormAnswer.objects.bulk_create(
+        FormAnswer(
+            submission=submission,
+            position=position,
+            key=answer.key,
+            label=answer.label,
+            input_type=answer.input_type,
+            value=answer.value,
+            value_text=value_as_text(answer.value),
+        )
+        for position, answer in enumerate(delivery.answers)
+    )
+    return submission
+
+
+IN_PROGRESS_BODY = {
+    "error": "delivery_in_progress",
+    "detail": "This delivery id is being processed right now; retry in a moment for its reply.",
+}
+
+
+def _duplicate_create(
+    *,
+    original: WebhookEvent,
+    incoming: IncomingRequest,
+    payload: dict[str, Any],
+    delivery: Delivery,
+) -> WebhookEvent:
+    """A ``duplicate`` row answering with the original's reply (409 while it is in flight)."""
+    if original.response_status is None:
+        status, body = 409, IN_PROGRESS_BODY
+    else:
+        status, body = original.response_status, original.response_body
+    return WebhookEvent.objects.create(
+        bot=original.bot,
+        status=WebhookEvent.Status.DUPLICATE,
+        duplicate_of=original,
         handler_name=delivery.handler_name,
         payload=payload,
         delivery_id=delivery.delivery_id,
         conversation_id=delivery.conversation_id,
         user_id=delivery.user_id,
+        response_status=status,
+        response_body=body,
         **_event_fields(incoming, body_cap=None),
     )
-    submission = None
-    if delivery.answers:
-        submission = FormSubmission.objects.create(
-            event=event,
-            bot=bot,
-            handler_name=delivery.handler_name,
-            conversation_id=delivery.conversation_id,
-            user_id=delivery.user_id,
-            submitted_at=incoming.received_at,
-        )
-        FormAnswer.objects.bulk_create(
-            FormAnswer(
-                submission=submission,
-                position=position,
-                key=answer.key,
-                label=answer.label,
-                input_type=answer.input_type,
-                value=answer.value,
-                value_text=value_as_text(answer.value),
-            )
-            for position, answer in enumerate(delivery.answers)
-        )
-    return event, submission
 
 
 def webhook_event_finish(
     *,
     event: WebhookEvent,
     status: str,
-    response_status: int,
-    response_body: dict[str, Any],
-    duration_ms: float,
     error_code: str = "",
     error_detail: str = "",
     traceback: str = "",
+    response_status: int | None = None,
+    response_body: dict[str, Any] | None = None,
+    duration_ms: float | None = None,
 ) -> None:
-    """Record how a stored delivery ended, in one UPDATE."""
-    fields = {
+    """Record how a stored delivery's latest run ended, in one UPDATE.
+
+    The response fields record what the bot was sent, so a replay (which
+    sends nothing) leaves them as they are by passing ``None``.
+    """
+    fields: dict[str, Any] = {
         "status": status,
-        "response_status": response_status,
-        "response_body": response_body,
-        "duration_ms": duration_ms,
         "error_code": error_code,
         "error_detail": error_detail,
         "traceback": traceback,
     }
+    if response_status is not None:
+        fields |= {"response_status": response_status, "response_body": response_body}
+    if duration_ms is not None:
+        fields["duration_ms"] = duration_ms
     WebhookEvent.objects.filter(pk=event.pk).update(**fields)
     for name, value in fields.items():
         setattr(event, name, value)
+
+
+def handler_run_create(
+    *,
+    event: WebhookEvent,
+    attempt: int,
+    trigger: str,
+    started_at: datetime,
+    duration_ms: float,
+    outcome: str,
+    reply: dict[str, Any] | None = None,
+    error_type: str = "",
+    message: str = "",
+    traceback: str = "",
+) -> HandlerRun:
+    return HandlerRun.objects.create(
+        event=event,
+        attempt=attempt,
+        trigger=trigger,
+        handler_name=event.handler_name,
+        started_at=started_at,
+        finished_at=started_at + timedelta(milliseconds=duration_ms),
+        duration_ms=duration_ms,
+        outcome=outcome,
+        reply=reply,
+        error_type=error_type,
+        message=message,
+        traceback=traceback,
+    )
 
 
 @transaction.atomic

@@ -1,0 +1,162 @@
+"""Running a handler for a stored event: on delivery, and again on replay.
+
+``handler_run_execute`` finds the handler registered under the event's
+handler name, runs it inside a transaction (its writes roll back if it
+raises), records a ``HandlerRun`` and updates the event's status to match
+the run. It never raises for what a handler does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from handlers import HandlerNotFound, ResponseBuilder, WebhookRequest, registry
+from handlers.wire import Delivery, error_body, parse_delivery, render_reply
+from submissions.models import HandlerRun, WebhookEvent
+from submissions.services import handler_run_create, webhook_event_finish
+
+logger = logging.getLogger("submissions.dispatch")
+
+EVENT_STATUS = {
+    HandlerRun.Outcome.SUCCEEDED: WebhookEvent.Status.PROCESSED,
+    HandlerRun.Outcome.FAILED: WebhookEvent.Status.FAILED,
+    HandlerRun.Outcome.UNROUTED: WebhookEvent.Status.UNROUTED,
+}
+#: Events that can be run again. Rejected ones never parsed; replay a duplicate's original.
+REPLAYABLE = [
+    WebhookEvent.Status.RECEIVED,
+    WebhookEvent.Status.PROCESSED,
+    WebhookEvent.Status.FAILED,
+    WebhookEvent.Status.UNROUTED,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run: HandlerRun
+    status_code: int
+    body: dict[str, Any]
+
+
+def handler_run_execute(
+    *,
+    event: WebhookEvent,
+    delivery: Delivery,
+    trigger: str = HandlerRun.Trigger.DELIVERY,
+    attempt: int = 1,
+    response_duration_from: float | None = None,
+) -> RunResult:
+    """Run the event's handler once; see the module docstring.
+
+    ``response_duration_from`` (a ``perf_counter`` value) is given on delivery:
+    the reply is then recorded on the event as what the bot was sent.
+    """
+    started_at, started = timezone.now(), time.perf_counter()
+    reply = None
+    error: dict[str, str] = {}
+    detail = ""
+    try:
+        handler_class = registry.get(delivery.handler_name)
+    except HandlerNotFound as exc:
+        outcome, status_code = HandlerRun.Outcome.UNROUTED, 404
+        body = error_body(
+            "unknown_handler",
+            f"{exc} The delivery is stored as event {event.pk} and can be replayed "
+            "once the handler exists.",
+        )
+        error = {"error_type": "handlers.HandlerNotFound", "message": str(exc)}
+        detail = str(exc)
+    else:
+        request = WebhookRequest(
+            handler_name=delivery.handler_name,
+            answers=delivery.answers,
+            conversation_id=delivery.conversation_id,
+            user_id=delivery.user_id,
+            delivery_id=delivery.delivery_id,
+            payload=event.payload or {},
+            bot=event.bot,
+            event_id=event.pk,
+        )
+        try:
+            with transaction.atomic():
+                response = ResponseBuilder()
+                handler_class().handle(request, response)
+                reply = render_reply(response)
+        except Exception as exc:  # a handler's failure is recorded, never raised
+            outcome, status_code = HandlerRun.Outcome.FAILED, 500
+            body = error_body(
+                "handler_error",
+                f"The handler {delivery.handler_name!r} failed. The delivery is stored as "
+                f"event {event.pk}; its answers are kept and it can be replayed after a fix.",
+            )
+            error = {
+                "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                "message": str(exc),
+                "traceback": traceback.format_exc(),
+            }
+            detail = f"{error['error_type']}: {exc}"
+            logger.exception(
+                "handler %r failed for event %s",
+                delivery.handler_name,
+                event.pk,
+                extra={"event_id": event.pk},
+            )
+        else:
+            outcome, status_code, body = HandlerRun.Outcome.SUCCEEDED, 200, reply
+
+    duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    run = handler_run_create(
+        event=event,
+        attempt=attempt,
+        trigger=trigger,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        outcome=outcome,
+        reply=reply,
+        **error,
+    )
+    finish: dict[str, Any] = {}
+    if response_duration_from is not None:
+        finish = {
+            "response_status": status_code,
+            "response_body": body,
+            "duration_ms": round(
+                (time.perf_counter() - response_duration_from) * 1000, 3
+            ),
+        }
+    webhook_event_finish(
+        event=event,
+        status=EVENT_STATUS[outcome],
+        error_code="" if outcome == HandlerRun.Outcome.SUCCEEDED else body["error"],
+        error_detail=detail,
+        traceback=error.get("traceback", ""),
+        **finish,
+    )
+    return RunResult(run=run, status_code=status_code, body=body)
+
+
+def webhook_event_replay(*, event: WebhookEvent) -> HandlerRun:
+    """Run a stored event through today's handler code; adds a run, never a submission."""
+    if event.status not in REPLAYABLE:
+        raise ValueError(
+            f"Event {event.pk} is {event.status!r}; only {', '.join(REPLAYABLE)} events can be replayed."
+        )
+    delivery = parse_delivery(event.payload or {}, headers=event.headers or {})
+    delivery = dataclasses.replace(delivery, delivery_id=event.delivery_id)
+    last = event.runs.aggregate(last=Max("attempt"))["last"] or 0
+    result = handler_run_execute(
+        event=event,
+        delivery=delivery,
+        trigger=HandlerRun.Trigger.REPLAY,
+        attempt=last + 1,
+    )
+    return result.run

@@ -1,0 +1,48 @@
+"""Option parsing shared by the management commands."""
+
+import difflib
+from datetime import date, datetime, time, timedelta
+
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from submissions.models import Bot
+
+
+def parse_moment(text: str, *, option: str, end: bool = False) -> datetime:
+    """A date (whole day) or an ISO 8601 date-time; naive means the current time zone.
+
+    ``end`` makes a bare date mean "up to the end of that day".
+    """
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is not None:
+        moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise CommandError(
+                f"{option} takes a date like 2025-01-31 or a date-time like "
+                f"2025-01-31T14:30 (ISO 8601), not {text!r}."
+            ) from None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def bot_from_slug(slug: str | None) -> Bot | None:
+    """The bot with ``slug`` (None for None), or a CommandError naming the known ones."""
+    if slug is None:
+        return None
+    bot = Bot.objects.filter(slug=slug).first()
+    if bot is None:
+        known = list(Bot.objects.order_by("slug").values_list("slug", flat=True))
+        close = difflib.get_close_matches(slug, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise CommandError(
+            f"No bot with slug {slug!r}.{hint} Known bots: {', '.join(known) or 'none'}."
+        )
+    return bot

@@ -1,0 +1,167 @@
+import json
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from handlers import WebhookHandler, register
+from submissions.models import FormSubmission, HandlerRun, WebhookEvent
+from submissions.tokens import sign_token
+from tests.factories import BotFactory
+
+pytestmark = pytest.mark.django_db
+
+PAYLOAD = {"handler": "save-form", "id": "delivery-7", "formValues": {"email": "a@b.c"}}
+
+
+def test_a_duplicate_gets_the_originals_reply_and_runs_nothing(deliver):
+    first = deliver(PAYLOAD)
+    second = deliver(PAYLOAD)
+
+    assert first.status_code == second.status_code == 200
+    assert second.json() == first.json()
+    original = WebhookEvent.objects.get(duplicate_of=None)
+    duplicate = WebhookEvent.objects.get(status=WebhookEvent.Status.DUPLICATE)
+    assert duplicate.duplicate_of == original
+    assert second["X-Webhook-Original-Event-Id"] == str(original.pk)
+    assert second["X-Webhook-Event-Id"] == str(duplicate.pk)
+    assert duplicate.response_status == 200
+    assert FormSubmission.objects.count() == 1
+    assert HandlerRun.objects.count() == 1
+
+
+def test_a_duplicate_of_a_failed_delivery_gets_the_same_error(
+    deliver, handler_registry
+):
+    @register
+    class Broken(WebhookHandler):
+        name = "broken"
+
+        def handle(self, request, response):
+            raise RuntimeError("boom")
+
+    payload = {**PAYLOAD, "handler": "broken"}
+    assert deliver(payload).status_code == 500
+    again = deliver(payload)
+    assert again.status_code == 500
+    assert again.json()["error"] == "handler_error"
+    assert HandlerRun.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("where", "kwargs"),
+    [
+        ("eventId", {}),
+        ("header", {"HTTP_IDEMPOTENCY_KEY": "key-1"}),
+    ],
+)
+def test_delivery_id_sources(deliver, where, kwargs):
+    payload = {"handler": "save-form"} | (
+        {"eventId": "e-1"} if where == "eventId" else {}
+    )
+    deliver(payload, **kwargs)
+    deliver(payload, **kwargs)
+    assert WebhookEvent.objects.filter(status="duplicate").count() == 1
+
+
+def test_the_tokens_jti_is_the_last_source_of_a_delivery_id(deliver, bot):
+    body = json.dumps({"handler": "save-form"}).encode()
+    token = sign_token(bot.secret, body=body, jti="jwt-id-1")
+    deliver(body=body, token=token)
+    deliver(body=body, token=token)
+    assert WebhookEvent.objects.get(duplicate_of=None).delivery_id == "jwt-id-1"
+    assert WebhookEvent.objects.filter(status="duplicate").count() == 1
+
+
+def test_without_any_delivery_id_every_post_is_processed(deliver):
+    deliver({"handler": "save-form"})
+    deliver({"handler": "save-form"})
+    assert WebhookEvent.objects.filter(status="processed").count() == 2
+
+
+def test_delivery_ids_are_unique_per_bot_not_globally(deliver):
+    other = BotFactory()
+    deliver(PAYLOAD)
+    assert deliver(PAYLOAD, to=other).status_code == 200
+    assert WebhookEvent.objects.filter(status="processed").count() == 2
+
+
+def test_a_rejected_delivery_does_not_block_its_valid_retry(deliver):
+    assert deliver(PAYLOAD, token=None).status_code == 401
+    assert deliver(PAYLOAD).status_code == 200
+    assert FormSubmission.objects.count() == 1
+
+
+def test_an_in_flight_original_answers_409(deliver, bot):
+    # The original is stored but its handler has not finished yet.
+    WebhookEvent.objects.create(
+        bot=bot, handler_name="save-form", delivery_id="delivery-7"
+    )
+    response = deliver(PAYLOAD)
+    assert response.status_code == 409
+    assert response.json()["error"] == "delivery_in_progress"
+    assert response["Retry-After"] == "1"
+    assert WebhookEvent.objects.get(status="duplicate").response_status == 409
+
+
+def test_the_database_refuses_a_second_original():
+    from django.db import IntegrityError, transaction
+
+    bot = BotFactory()
+    WebhookEvent.objects.create(bot=bot, delivery_id="d")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WebhookEvent.objects.create(bot=bot, delivery_id="d")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="real write concurrency needs PostgreSQL"
+)
+def test_concurrent_copies_of_one_delivery_are_processed_once(handler_registry):
+    bot = BotFactory(slug="race")
+    slow = threading.Event()
+
+    @register
+    class Slow(WebhookHandler):
+        name = "slow"
+
+        def handle(self, request, response):
+            slow.wait(0.2)  # keep the original in flight while the copies arrive
+            response.add_text("done")
+
+    body = json.dumps(
+        {"handler": "slow", "id": "same", "formValues": {"q": "a"}}
+    ).encode()
+    token = sign_token(bot.secret, body=body)
+    copies = 8
+    barrier = threading.Barrier(copies)
+    statuses: list[int] = []
+
+    def post():
+        try:
+            barrier.wait()
+            response = Client().post(
+                reverse("webhook", args=["race"]),
+                data=body,
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(statuses) == copies
+    assert statuses.count(200) >= 1
+    assert set(statuses) <= {200, 409}
+    assert WebhookEvent.objects.filter(status="processed").count() == 1
+    assert WebhookEvent.objects.filter(status="duplicate").count() == copies - 1
+    assert FormSubmission.objects.count() == 1
+    assert HandlerRun.objects.count() == 1
