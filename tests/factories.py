@@ -1,5 +1,6 @@
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,7 +108,7 @@ def bulk_submissions(
             status=WebhookEvent.Status.PROCESSED,
             conversation_id=f"conv-{i}",
             user_id=f"user-{i}",
-            delivery_id=f"delivery-{i}",
+            delivery_id=str(uuid.uuid4()),
         )
         for i in range(count)
     )
