@@ -1,0 +1,1 @@
+"""Load and fault scripts; never imported by the production settings or URLs."""

@@ -1,0 +1,52 @@
+"""Gunicorn settings for production: `gunicorn -c gunicorn.conf.py`.
+
+Every knob comes from the environment, like Django's own settings:
+
+==========================  ==========================  ============================
+variable                    default                     meaning
+==========================  ==========================  ============================
+GUNICORN_BIND               127.0.0.1:8000              address (behind a proxy)
+GUNICORN_WORKERS            2 * cores + 1               worker processes
+GUNICORN_THREADS            1                           threads per worker (>1: gthread)
+GUNICORN_TIMEOUT            30                          seconds before a silent worker is killed
+GUNICORN_GRACEFUL_TIMEOUT   30                          seconds to finish requests on stop/reload
+GUNICORN_KEEPALIVE          5                           seconds an idle keep-alive connection waits
+GUNICORN_MAX_REQUESTS       1000                        requests before a worker is recycled
+GUNICORN_MAX_REQUESTS_JITTER  100                       random spread so workers do not recycle together
+GUNICORN_LOG_LEVEL          info                        gunicorn's error-log level
+GUNICORN_CONTROL_SOCKET     (off)                       path of gunicorn's control socket
+==========================  ==========================  ============================
+
+The Django settings module comes from DJANGO_SETTINGS_MODULE (default
+``webhookproject.settings``) and the database from DATABASE_URL.
+"""
+
+import multiprocessing
+import os
+
+wsgi_app = "webhookproject.wsgi:application"
+proc_name = "logicdialog-webhooks"
+
+bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
+workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count() + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 1))
+
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
+
+# Recycling workers bounds the damage of a slow leak; the jitter keeps them
+# from all restarting at the same moment.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 1000))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 100))
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+# Gunicorn 25.1+ opens a control socket by default, one path per user; off
+# unless asked for, so two instances on one host never fight over it.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
