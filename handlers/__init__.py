@@ -21,6 +21,7 @@ from handlers.exceptions import (
     HandlerNotFound,
     InvalidHandler,
     InvalidHandlerName,
+    TransientError,
 )
 from handlers.registry import HandlerRegistry, register, registry
 from handlers.responses import Button, ResponseBuilder
@@ -34,6 +35,7 @@ __all__ = [
     "InvalidHandler",
     "InvalidHandlerName",
     "ResponseBuilder",
+    "TransientError",
     "WebhookHandler",
     "WebhookRequest",
     "register",

@@ -15,6 +15,14 @@ but never share it between deliveries.
 It returns nothing. If it raises, the delivery is recorded as ``failed`` with
 the exception and traceback, any database writes it made are rolled back, and
 the bot gets a 500 ``handler_error`` reply; the stored form answers stay.
+
+Work that must not delay the bot's reply (pushing the form to a CRM, sending
+an email) goes in ``follow_up(request)``: after ``handle`` succeeds, it runs
+in a task worker (``manage.py db_worker``). Raise ``TransientError`` for a
+failure worth retrying (a timeout, a 503): it is retried with exponential
+backoff up to ``follow_up_max_attempts`` tries. Any other exception, or the
+last transient one, is permanent: the run is recorded as ``dead`` and the
+event as ``failed``, to be replayed after a fix.
 """
 
 from __future__ import annotations
@@ -73,6 +81,15 @@ class WebhookHandler:
     name: ClassVar[str]
     #: A human-readable name for the admin; defaults to ``name``.
     verbose_name: ClassVar[str] = ""
+    #: How many times ``follow_up`` is tried when it raises ``TransientError``.
+    follow_up_max_attempts: ClassVar[int] = 5
 
     def handle(self, request: WebhookRequest, response: ResponseBuilder) -> None:
         raise NotImplementedError(f"{type(self).__qualname__} must implement handle().")
+
+    def follow_up(self, request: WebhookRequest) -> None:
+        """Work to do after the reply, in a task worker; see the module docstring."""
+
+    @classmethod
+    def has_follow_up(cls) -> bool:
+        return cls.follow_up is not WebhookHandler.follow_up

@@ -37,3 +37,7 @@ class HandlerNotFound(LookupError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class TransientError(Exception):
+    """Raised by ``WebhookHandler.follow_up`` for a failure worth retrying later."""

@@ -12,6 +12,8 @@ DEFAULTS = {
     "JWT_ALGORITHMS": ["HS256"],
     "JWT_LEEWAY_SECONDS": 30,
     "JWT_REQUIRED_CLAIMS": [],
+    "FOLLOW_UP_RETRY_SECONDS": 30,
+    "FOLLOW_UP_RETRY_MAX_SECONDS": 3600,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
 }
 
@@ -24,6 +26,8 @@ class WebhookSettings:
     jwt_leeway_seconds: int
     jwt_required_claims: tuple[str, ...]
     public_base_url: str
+    follow_up_retry_seconds: int
+    follow_up_retry_max_seconds: int
 
 
 def webhook_settings() -> WebhookSettings:
@@ -40,4 +44,6 @@ def webhook_settings() -> WebhookSettings:
         jwt_leeway_seconds=int(values["JWT_LEEWAY_SECONDS"]),
         jwt_required_claims=tuple(values["JWT_REQUIRED_CLAIMS"]),
         public_base_url=str(values["PUBLIC_BASE_URL"]).rstrip("/"),
+        follow_up_retry_seconds=int(values["FOLLOW_UP_RETRY_SECONDS"]),
+        follow_up_retry_max_seconds=int(values["FOLLOW_UP_RETRY_MAX_SECONDS"]),
     )

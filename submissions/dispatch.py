@@ -13,14 +13,22 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from handlers import HandlerNotFound, ResponseBuilder, WebhookRequest, registry
+from handlers import (
+    HandlerNotFound,
+    ResponseBuilder,
+    TransientError,
+    WebhookRequest,
+    registry,
+)
 from handlers.wire import Delivery, error_body, parse_delivery, render_reply
+from submissions.conf import webhook_settings
 from submissions.models import HandlerRun, WebhookEvent
 from submissions.services import handler_run_create, webhook_event_finish
 
@@ -76,20 +84,10 @@ def handler_run_execute(
         error = {"error_type": "handlers.HandlerNotFound", "message": str(exc)}
         detail = str(exc)
     else:
-        request = WebhookRequest(
-            handler_name=delivery.handler_name,
-            answers=delivery.answers,
-            conversation_id=delivery.conversation_id,
-            user_id=delivery.user_id,
-            delivery_id=delivery.delivery_id,
-            payload=event.payload or {},
-            bot=event.bot,
-            event_id=event.pk,
-        )
         try:
             with transaction.atomic():
                 response = ResponseBuilder()
-                handler_class().handle(request, response)
+                handler_class().handle(_handler_request(event, delivery), response)
                 reply = render_reply(response)
         except Exception as exc:  # a handler's failure is recorded, never raised
             outcome, status_code = HandlerRun.Outcome.FAILED, 500
@@ -112,6 +110,8 @@ def handler_run_execute(
             )
         else:
             outcome, status_code, body = HandlerRun.Outcome.SUCCEEDED, 200, reply
+            if handler_class.has_follow_up():
+                follow_up_enqueue(event=event)
 
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     run = handler_run_create(
@@ -144,6 +144,19 @@ def handler_run_execute(
     return RunResult(run=run, status_code=status_code, body=body)
 
 
+def _handler_request(event: WebhookEvent, delivery: Delivery) -> WebhookRequest:
+    return WebhookRequest(
+        handler_name=delivery.handler_name,
+        answers=delivery.answers,
+        conversation_id=delivery.conversation_id,
+        user_id=delivery.user_id,
+        delivery_id=delivery.delivery_id,
+        payload=event.payload or {},
+        bot=event.bot,
+        event_id=event.pk,
+    )
+
+
 def webhook_event_replay(*, event: WebhookEvent) -> HandlerRun:
     """Run a stored event through today's handler code; adds a run, never a submission."""
     if event.status not in REPLAYABLE:
@@ -160,3 +173,96 @@ def webhook_event_replay(*, event: WebhookEvent) -> HandlerRun:
         attempt=last + 1,
     )
     return result.run
+
+
+# --- follow-up work -------------------------------------------------------------
+
+
+def follow_up_enqueue(
+    *, event: WebhookEvent, try_number: int = 1, delay_seconds: int = 0
+) -> None:
+    """Queue the handler's ``follow_up`` for ``event`` once the current transaction commits."""
+    from submissions.tasks import run_follow_up
+
+    def enqueue() -> None:
+        task = run_follow_up
+        if delay_seconds:
+            task = task.using(
+                run_after=timezone.now() + timedelta(seconds=delay_seconds)
+            )
+        task.enqueue(event_id=event.pk, try_number=try_number)
+
+    transaction.on_commit(enqueue)
+
+
+def retry_delay_seconds(try_number: int) -> int:
+    """Exponential backoff: the base delay doubled for each try so far, capped."""
+    conf = webhook_settings()
+    return min(
+        conf.follow_up_retry_seconds * 2 ** (try_number - 1),
+        conf.follow_up_retry_max_seconds,
+    )
+
+
+def follow_up_execute(*, event_id: int, try_number: int) -> HandlerRun:
+    """Run one try of an event's follow-up work and record it as a ``HandlerRun``.
+
+    A ``TransientError`` before the last try schedules the next one; any other
+    failure (or the last try's) is ``dead``, and the event becomes ``failed``.
+    """
+    event = WebhookEvent.objects.select_related("bot").get(pk=event_id)
+    handler_class = registry.get(event.handler_name)
+    delivery = dataclasses.replace(
+        parse_delivery(event.payload or {}, headers=event.headers or {}),
+        delivery_id=event.delivery_id,
+    )
+    max_tries = handler_class.follow_up_max_attempts
+    started_at, started = timezone.now(), time.perf_counter()
+    error: dict[str, str] = {}
+    try:
+        with transaction.atomic():
+            handler_class().follow_up(_handler_request(event, delivery))
+    except Exception as exc:  # recorded on the run, never raised into the worker
+        transient = isinstance(exc, TransientError) and try_number < max_tries
+        outcome = HandlerRun.Outcome.RETRYING if transient else HandlerRun.Outcome.DEAD
+        error = {
+            "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "message": f"Follow-up try {try_number} of {max_tries}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
+        logger.warning(
+            "follow-up of event %s failed (try %s of %s, %s)",
+            event.pk,
+            try_number,
+            max_tries,
+            outcome,
+            exc_info=True,
+            extra={"event_id": event.pk},
+        )
+    else:
+        outcome = HandlerRun.Outcome.SUCCEEDED
+    last = event.runs.aggregate(last=Max("attempt"))["last"] or 0
+    run = handler_run_create(
+        event=event,
+        attempt=last + 1,
+        trigger=HandlerRun.Trigger.FOLLOW_UP,
+        started_at=started_at,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        outcome=outcome,
+        **error,
+    )
+    if outcome == HandlerRun.Outcome.RETRYING:
+        follow_up_enqueue(
+            event=event,
+            try_number=try_number + 1,
+            delay_seconds=retry_delay_seconds(try_number),
+        )
+    elif outcome == HandlerRun.Outcome.DEAD:
+        webhook_event_finish(
+            event=event,
+            status=WebhookEvent.Status.FAILED,
+            error_code="follow_up_failed",
+            error_detail=f"{error['error_type']}: {error['message']}",
+            traceback=error["traceback"],
+        )
+    return run

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_tasks",
+    "django_tasks_db",
     "handlers",
     "submissions",
     "example_handlers",
@@ -110,6 +112,15 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# Background work (handlers' follow_up). The database backend needs no extra
+# server: run `manage.py db_worker`. See README "Background work" to switch to
+# a broker-backed backend.
+TASKS = {
+    "default": {
+        "BACKEND": env("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+    },
+}
+
 # The project's own knobs, read through submissions.conf.webhook_settings().
 WEBHOOKS = {
     # Largest request body accepted, in bytes; larger gets 413 unread.
@@ -122,6 +133,11 @@ WEBHOOKS = {
     "JWT_LEEWAY_SECONDS": env.int("WEBHOOK_JWT_LEEWAY_SECONDS", default=30),
     # Claims every token must carry, e.g. ["exp"]. logicdialog publishes none.
     "JWT_REQUIRED_CLAIMS": env.list("WEBHOOK_JWT_REQUIRED_CLAIMS", default=[]),
+    # Follow-up retries: first delay, doubled each try, capped.
+    "FOLLOW_UP_RETRY_SECONDS": env.int("WEBHOOK_FOLLOW_UP_RETRY_SECONDS", default=30),
+    "FOLLOW_UP_RETRY_MAX_SECONDS": env.int(
+        "WEBHOOK_FOLLOW_UP_RETRY_MAX_SECONDS", default=3600
+    ),
     # Base URL that `send_webhook` posts to and `setup_demo` prints.
     "PUBLIC_BASE_URL": env("WEBHOOK_PUBLIC_BASE_URL", default="http://127.0.0.1:8000"),
 }
