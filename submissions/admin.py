@@ -54,6 +54,7 @@ from submissions.values import value_as_text
 
 #: How many answers the submission list shows per row.
 FIRST_ANSWERS = 3
+PRE_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; max-width: 100%"
 
 
 # --- shared pieces ---------------------------------------------------------------
@@ -102,7 +103,7 @@ def pretty_json(value: Any) -> str:
     if value is None:
         return "-"
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
-    return format_html('<pre class="json-block">{}</pre>', text)
+    return format_html('<pre class="json-block" style="{}">{}</pre>', PRE_STYLE, text)
 
 
 def search_link(model_admin: admin.ModelAdmin, term: str) -> str:
@@ -371,7 +372,9 @@ class WebhookEventAdmin(ExactSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="traceback")
     def traceback_display(self, event: WebhookEvent) -> str:
-        return format_html("<pre>{}</pre>", event.traceback) if event.traceback else "-"
+        if not event.traceback:
+            return "-"
+        return format_html('<pre style="{}">{}</pre>', PRE_STYLE, event.traceback)
 
     @admin.display(description="raw body")
     def raw_body_display(self, event: WebhookEvent) -> str:
@@ -387,9 +390,14 @@ class WebhookEventAdmin(ExactSearchMixin, admin.ModelAdmin):
                 for i in range(0, len(raw), 32)
             )
             return format_html(
-                "<p>Not UTF-8 text; hex{}:</p><pre>{}</pre>", note, "\n".join(lines)
+                '<p>Not UTF-8 text; hex{}:</p><pre style="{}">{}</pre>',
+                note,
+                PRE_STYLE,
+                "\n".join(lines),
             )
-        return format_html("<p>Text{}:</p><pre>{}</pre>", note, text)
+        return format_html(
+            '<p>Text{}:</p><pre style="{}">{}</pre>', note, PRE_STYLE, text
+        )
 
 
 # --- submissions -----------------------------------------------------------------
@@ -507,6 +515,8 @@ class FormSubmissionAdmin(ExactSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="webhook event")
     def event_link(self, submission: FormSubmission) -> str:
+        if submission.event_id is None:
+            return "(purged)"
         url = reverse(
             "admin:submissions_webhookevent_change", args=[submission.event_id]
         )

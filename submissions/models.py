@@ -108,8 +108,13 @@ class WebhookEvent(models.Model):
 
 
 class FormSubmission(models.Model):
+    # Kept when old events are purged (purge_events without --include-submissions).
     event = models.OneToOneField(
-        WebhookEvent, on_delete=models.CASCADE, related_name="submission"
+        WebhookEvent,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="submission",
     )
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="submissions")
     handler_name = models.CharField(max_length=255)

@@ -281,3 +281,48 @@ def bot_rotate_secret(*, bot: Bot) -> str:
     locked.save(update_fields=["secret", "previous_secret"])
     bot.secret, bot.previous_secret = locked.secret, locked.previous_secret
     return new_secret
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    events: int
+    submissions: int
+
+
+def webhook_events_purge(
+    *, before: datetime, include_submissions: bool = False, batch_size: int = 1000
+) -> PurgeResult:
+    """Delete events received before ``before`` (with their runs and duplicates), in batches.
+
+    Their form submissions stay (unlinked) unless ``include_submissions``, which
+    also deletes submissions received before ``before``. Each batch is its own
+    transaction, so a long purge never holds locks for long.
+    """
+    submissions = 0
+    if include_submissions:
+        submissions = _delete_in_batches(
+            FormSubmission.objects.filter(submitted_at__lt=before), batch_size
+        )
+    events = _delete_in_batches(
+        WebhookEvent.objects.filter(received_at__lt=before, duplicate_of__isnull=True),
+        batch_size,
+    )
+    # Duplicates of newer originals, on their own.
+    events += _delete_in_batches(
+        WebhookEvent.objects.filter(received_at__lt=before), batch_size
+    )
+    return PurgeResult(events=events, submissions=submissions)
+
+
+def _delete_in_batches(queryset: Any, batch_size: int) -> int:
+    deleted = 0
+    model = queryset.model
+    while True:
+        with transaction.atomic():
+            ids = list(
+                queryset.order_by("pk").values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return deleted
+            _, per_model = model.objects.filter(pk__in=ids).delete()
+        deleted += per_model.get(model._meta.label, 0)
