@@ -334,6 +334,11 @@ def parse_delivery(
     delivery_id = _identifier(payload, DELIVERY_FIELDS)
     if not delivery_id:
         delivery_id = headers.get(DELIVERY_HEADER, "")[:MAX_ID_LENGTH]
+        if "\x00" in delivery_id:  # PostgreSQL text refuses NUL
+            raise WireError(
+                "invalid_payload",
+                f"The {DELIVERY_HEADER} header contains a NUL character.",
+            )
     return Delivery(
         handler_name=handler,
         answers=_answers(*_pick(payload, FORM_FIELDS)),

@@ -15,8 +15,9 @@ from django.test.client import FakePayload
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from handlers.wire import WireError, parse_delivery
 from submissions.conf import webhook_settings
-from submissions.models import Bot, FormSubmission, WebhookEvent
+from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
 from submissions.views import REDACTED
 from tests.factories import BotFactory
 from tests.fixtures.hostile_requests import CASES, HostileCase, Signing
@@ -153,3 +154,27 @@ def test_the_same_hostile_request_twice_is_two_rejected_events(
         list(WebhookEvent.objects.values_list("status", flat=True))
         == [WebhookEvent.Status.REJECTED] * 2
     )
+
+
+@pytest.mark.parametrize(
+    ("number", "status"), [(10**999, 200), (-(10**999), 200), (10**1000, 400)]
+)
+def test_integer_digit_limit_is_exact_and_storable(deliver, number: int, status: int):
+    response = deliver({"handler": "save-form", "formValues": {"n": number}})
+
+    assert response.status_code == status
+    if status == 200:
+        answer = FormAnswer.objects.get()
+        assert answer.value == number
+        assert answer.value_text == str(number)
+    else:
+        assert response.json()["error"] == "invalid_json"
+        assert "1001 digits" in response.json()["detail"]
+        assert not FormAnswer.objects.exists()
+
+
+def test_idempotency_key_with_nul_is_refused_before_storage():
+    # Through the endpoint this header also reaches the stored headers, which
+    # the view must sanitise first; the wire layer refuses it on its own.
+    with pytest.raises(WireError, match="Idempotency-Key header contains a NUL"):
+        parse_delivery({"handler": "save-form"}, headers={"Idempotency-Key": "k\x00"})
