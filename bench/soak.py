@@ -191,13 +191,29 @@ def live_children(pid: int) -> list[int]:
     return sorted(children)
 
 
-def process_state(pid: int) -> str:
+def client_connections(pid: int, port: int) -> int:
+    """Established TCP connections to ``port`` held by ``pid``: its requests in flight."""
+    inodes = set()
     try:
-        return (
-            (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        )
+        for fd in (Path("/proc") / str(pid) / "fd").iterdir():
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
     except OSError:
-        return "?"
+        return 0
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            established = fields[3] == "01"
+            if local_port == port and established and fields[9] in inodes:
+                count += 1
+    return count
 
 
 class Gunicorn:
@@ -331,7 +347,7 @@ def post(
 class Kill:
     at_answer: int
     pid: int | None = None
-    state: str = ""
+    busy: bool = False  # held a client connection when killed
     answered_before: int = 0
     replacement: int | None = None
     respawn_seconds: float | None = None
@@ -394,18 +410,26 @@ class Load:
                 if self.finished:
                     return
                 kill.answered_before = self.done
-            pids = self.server.worker_pids()
-            if not pids:
+            victim, kill.busy = self.pick_victim()
+            if victim is None:
                 return
-            # A worker on the CPU (state R) is certainly in the middle of a request.
-            running = [pid for pid in pids if process_state(pid) == "R"]
-            victim = random.choice(running or pids)  # noqa: S311 - not cryptography
-            kill.state = process_state(victim)
             os.kill(victim, signal.SIGKILL)
             kill.pid = victim
             replaced = self.server.wait_workers(without=victim)
             if replaced:
                 kill.replacement, kill.respawn_seconds = replaced
+
+    def pick_victim(self) -> tuple[int | None, bool]:
+        """A worker holding a client connection (mid-request), if one shows within 2 s."""
+        deadline = time.monotonic() + 2
+        pids = self.server.worker_pids()
+        while pids and time.monotonic() < deadline:
+            busy = [p for p in pids if client_connections(p, self.server.port)]
+            if busy:
+                return random.choice(busy), True  # noqa: S311 - not cryptography
+            time.sleep(0.002)
+            pids = self.server.worker_pids()
+        return (random.choice(pids), False) if pids else (None, False)  # noqa: S311
 
     def run(self) -> float:
         killer = threading.Thread(target=self.killer, name="killer", daemon=True)
@@ -600,6 +624,11 @@ def check(deliveries: list[Delivery], *, bot: Any) -> tuple[Findings, dict[str, 
         "by_status": Counter(e["status"] for e in events.values()),
         "submissions": len(answers_by_event),
         "duplicated_originals": len(duplicated_originals),
+        # The handler ran (its run row is written) but the event was never finished.
+        "received_with_run": sum(
+            e["status"] == WebhookEvent.Status.RECEIVED and e["run_count"] > 0
+            for e in events.values()
+        ),
     }
     return found, stored
 
@@ -675,7 +704,8 @@ def report(
             row(
                 "killed worker",
                 kill.pid,
-                f"SIGKILL (state {kill.state}) after {kill.answered_before} answers; {respawn}",
+                f"SIGKILL {'mid-request' if kill.busy else 'while idle'} after "
+                f"{kill.answered_before} answers; {respawn}",
             )
         else:
             row(
