@@ -191,8 +191,8 @@ def live_children(pid: int) -> list[int]:
     return sorted(children)
 
 
-def client_connections(pid: int, port: int) -> int:
-    """Established TCP connections to ``port`` held by ``pid``: its requests in flight."""
+def client_ports(pid: int, port: int) -> set[int]:
+    """Client-side ports of the established connections to ``port`` that ``pid`` holds."""
     inodes = set()
     try:
         for fd in (Path("/proc") / str(pid) / "fd").iterdir():
@@ -200,8 +200,8 @@ def client_connections(pid: int, port: int) -> int:
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
     except OSError:
-        return 0
-    count = 0
+        return set()
+    ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -212,8 +212,8 @@ def client_connections(pid: int, port: int) -> int:
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
             established = fields[3] == "01"
             if local_port == port and established and fields[9] in inodes:
-                count += 1
-    return count
+                ports.add(int(fields[2].rsplit(":", 1)[1], 16))
+    return ports
 
 
 class Gunicorn:
@@ -307,11 +307,24 @@ class Gunicorn:
 
 
 def post(
-    port: int, path: str, delivery: Delivery, *, retry: bool, timeout: float
+    port: int,
+    path: str,
+    delivery: Delivery,
+    *,
+    retry: bool,
+    timeout: float,
+    awaiting: set[int],
+    lock: threading.Lock,
 ) -> Attempt:
+    """POST one delivery; ``awaiting`` holds the client port while no answer came."""
     attempt = Attempt(retry=retry)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    client_port = None
     try:
+        conn.connect()
+        client_port = conn.sock.getsockname()[1]
+        with lock:
+            awaiting.add(client_port)
         conn.request(
             "POST",
             path,
@@ -327,6 +340,8 @@ def post(
         attempt.error = type(exc).__name__
         return attempt
     finally:
+        with lock:
+            awaiting.discard(client_port)
         conn.close()
     attempt.status = response.status
     for header, name in (
@@ -347,7 +362,7 @@ def post(
 class Kill:
     at_answer: int
     pid: int | None = None
-    busy: bool = False  # held a client connection when killed
+    busy: bool = False  # held a connection whose client still awaited its answer
     answered_before: int = 0
     replacement: int | None = None
     respawn_seconds: float | None = None
@@ -375,24 +390,26 @@ class Load:
         self.lock = threading.Lock()
         self.done = 0
         self.progress = threading.Condition(self.lock)
+        self.awaiting: set[int] = set()  # client ports of requests not yet answered
         self.finished = False
 
-    def deliver(self, delivery: Delivery) -> None:
-        first = post(
-            self.server.port, self.path, delivery, retry=False, timeout=self.timeout
+    def post(self, delivery: Delivery, *, retry: bool) -> Attempt:
+        return post(
+            self.server.port,
+            self.path,
+            delivery,
+            retry=retry,
+            timeout=self.timeout,
+            awaiting=self.awaiting,
+            lock=self.lock,
         )
+
+    def deliver(self, delivery: Delivery) -> None:
+        first = self.post(delivery, retry=False)
         delivery.attempts.append(first)
         if first.status is None:
             time.sleep(0.1)  # the connection died: the same request once more
-            delivery.attempts.append(
-                post(
-                    self.server.port,
-                    self.path,
-                    delivery,
-                    retry=True,
-                    timeout=self.timeout,
-                )
-            )
+            delivery.attempts.append(self.post(delivery, retry=True))
         with self.progress:
             self.done += 1
             done = self.done
@@ -420,11 +437,16 @@ class Load:
                 kill.replacement, kill.respawn_seconds = replaced
 
     def pick_victim(self) -> tuple[int | None, bool]:
-        """A worker holding a client connection (mid-request), if one shows within 2 s."""
+        """A worker whose client still awaits its answer, if one shows within 2 s.
+
+        The worker may still write the answer between this look and the kill.
+        """
         deadline = time.monotonic() + 2
         pids = self.server.worker_pids()
         while pids and time.monotonic() < deadline:
-            busy = [p for p in pids if client_connections(p, self.server.port)]
+            with self.lock:
+                awaiting = set(self.awaiting)
+            busy = [p for p in pids if client_ports(p, self.server.port) & awaiting]
             if busy:
                 return random.choice(busy), True  # noqa: S311 - not cryptography
             time.sleep(0.002)
