@@ -715,6 +715,12 @@ def report(
             by_status.get(status, 0),
             note if by_status.get(status) else "",
         )
+        if status == "received" and stored["received_with_run"]:
+            row(
+                "    with a handler run",
+                stored["received_with_run"],
+                "killed after the handler ran, before the event was finished",
+            )
     row("submissions", stored["submissions"])
     for kill in kills:
         if kill.pid:
