@@ -16,7 +16,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from handlers.wire import WireError, parse_delivery
-from submissions.conf import webhook_settings
+from submissions.conf import DEFAULTS, webhook_settings
 from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
 from submissions.views import REDACTED
 from tests.factories import BotFactory
@@ -38,6 +38,16 @@ DOCUMENTED_REJECTIONS = {
     415: {"unsupported_media_type"},
     400: {"invalid_json", "invalid_payload"},
 }
+
+
+@pytest.fixture(autouse=True)
+def _corpus_limits(settings):
+    # The corpus is written against the default body limits, whatever the env says.
+    settings.WEBHOOKS = {
+        **settings.WEBHOOKS,
+        "MAX_BODY_BYTES": DEFAULTS["MAX_BODY_BYTES"],
+        "REJECTED_BODY_BYTES": DEFAULTS["REJECTED_BODY_BYTES"],
+    }
 
 
 @pytest.fixture
