@@ -26,6 +26,7 @@ run: venv
 	DJANGO_DEBUG=true $(PY) manage.py runserver $(ADDR)
 
 test: venv-dev
+	-scripts/install-browser.sh  # best effort: Debian's chromium, for tests/browser
 	$(PY) -m pytest
 
 lint: venv-dev
