@@ -14,6 +14,7 @@ DEFAULTS = {
     "JWT_REQUIRED_CLAIMS": [],
     "FOLLOW_UP_RETRY_SECONDS": 30,
     "FOLLOW_UP_RETRY_MAX_SECONDS": 3600,
+    "IN_FLIGHT_LEASE_SECONDS": 60,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
 }
 
@@ -28,6 +29,7 @@ class WebhookSettings:
     public_base_url: str
     follow_up_retry_seconds: int
     follow_up_retry_max_seconds: int
+    in_flight_lease_seconds: int
 
 
 def webhook_settings() -> WebhookSettings:
@@ -46,4 +48,5 @@ def webhook_settings() -> WebhookSettings:
         public_base_url=str(values["PUBLIC_BASE_URL"]).rstrip("/"),
         follow_up_retry_seconds=int(values["FOLLOW_UP_RETRY_SECONDS"]),
         follow_up_retry_max_seconds=int(values["FOLLOW_UP_RETRY_MAX_SECONDS"]),
+        in_flight_lease_seconds=int(values["IN_FLIGHT_LEASE_SECONDS"]),
     )

@@ -65,6 +65,10 @@ def handler_run_execute(
 ) -> RunResult:
     """Run the event's handler once; see the module docstring.
 
+    The handler's writes, its ``HandlerRun`` and the event's new status are
+    committed together, so a process killed mid-run leaves either all of
+    them or none (the event then stays ``received``, to be taken over).
+
     ``response_duration_from`` (a ``perf_counter`` value) is given on delivery:
     the reply is then recorded on the event as what the bot was sent.
     """
@@ -72,76 +76,116 @@ def handler_run_execute(
     reply = None
     error: dict[str, str] = {}
     detail = ""
-    try:
-        handler_class = registry.get(delivery.handler_name)
-    except HandlerNotFound as exc:
-        outcome, status_code = HandlerRun.Outcome.UNROUTED, 404
-        body = error_body(
-            "unknown_handler",
-            f"{exc} The delivery is stored as event {event.pk} and can be replayed "
-            "once the handler exists.",
-        )
-        error = {"error_type": "handlers.HandlerNotFound", "message": str(exc)}
-        detail = str(exc)
-    else:
+    with transaction.atomic():
         try:
-            with transaction.atomic():
-                response = ResponseBuilder()
-                handler_class().handle(_handler_request(event, delivery), response)
-                reply = render_reply(response)
-        except Exception as exc:  # a handler's failure is recorded, never raised
-            outcome, status_code = HandlerRun.Outcome.FAILED, 500
+            handler_class = registry.get(delivery.handler_name)
+        except HandlerNotFound as exc:
+            outcome, status_code = HandlerRun.Outcome.UNROUTED, 404
             body = error_body(
-                "handler_error",
-                f"The handler {delivery.handler_name!r} failed. The delivery is stored as "
-                f"event {event.pk}; its answers are kept and it can be replayed after a fix.",
+                "unknown_handler",
+                f"{exc} The delivery is stored as event {event.pk} and can be replayed "
+                "once the handler exists.",
             )
-            error = {
-                "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                "message": str(exc),
-                "traceback": traceback.format_exc(),
-            }
-            detail = f"{error['error_type']}: {exc}"
-            logger.exception(
-                "handler %r failed for event %s",
-                delivery.handler_name,
-                event.pk,
-                extra={"event_id": event.pk},
-            )
+            error = {"error_type": "handlers.HandlerNotFound", "message": str(exc)}
+            detail = str(exc)
         else:
-            outcome, status_code, body = HandlerRun.Outcome.SUCCEEDED, 200, reply
-            if handler_class.has_follow_up():
-                follow_up_enqueue(event=event)
+            try:
+                with (
+                    transaction.atomic()
+                ):  # a savepoint: a failing handler's writes roll back
+                    response = ResponseBuilder()
+                    handler_class().handle(_handler_request(event, delivery), response)
+                    reply = render_reply(response)
+            except Exception as exc:  # a handler's failure is recorded, never raised
+                outcome, status_code = HandlerRun.Outcome.FAILED, 500
+                body = error_body(
+                    "handler_error",
+                    f"The handler {delivery.handler_name!r} failed. The delivery is stored as "
+                    f"event {event.pk}; its answers are kept and it can be replayed after a fix.",
+                )
+                error = {
+                    "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                    "message": str(exc),
+                    "traceback": traceback.format_exc(),
+                }
+                detail = f"{error['error_type']}: {exc}"
+                logger.exception(
+                    "handler %r failed for event %s",
+                    delivery.handler_name,
+                    event.pk,
+                    extra={"event_id": event.pk},
+                )
+            else:
+                outcome, status_code, body = HandlerRun.Outcome.SUCCEEDED, 200, reply
+                if handler_class.has_follow_up():
+                    follow_up_enqueue(event=event)
 
-    duration_ms = round((time.perf_counter() - started) * 1000, 3)
-    run = handler_run_create(
-        event=event,
-        attempt=attempt,
-        trigger=trigger,
-        started_at=started_at,
-        duration_ms=duration_ms,
-        outcome=outcome,
-        reply=reply,
-        **error,
-    )
-    finish: dict[str, Any] = {}
-    if response_duration_from is not None:
-        finish = {
-            "response_status": status_code,
-            "response_body": body,
-            "duration_ms": round(
-                (time.perf_counter() - response_duration_from) * 1000, 3
-            ),
-        }
-    webhook_event_finish(
-        event=event,
-        status=EVENT_STATUS[outcome],
-        error_code="" if outcome == HandlerRun.Outcome.SUCCEEDED else body["error"],
-        error_detail=detail,
-        traceback=error.get("traceback", ""),
-        **finish,
-    )
+        run = handler_run_create(
+            event=event,
+            attempt=attempt,
+            trigger=trigger,
+            started_at=started_at,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            outcome=outcome,
+            reply=reply,
+            **error,
+        )
+        finish: dict[str, Any] = {}
+        if response_duration_from is not None:
+            finish = {
+                "response_status": status_code,
+                "response_body": body,
+                "duration_ms": round(
+                    (time.perf_counter() - response_duration_from) * 1000, 3
+                ),
+            }
+        webhook_event_finish(
+            event=event,
+            status=EVENT_STATUS[outcome],
+            error_code="" if outcome == HandlerRun.Outcome.SUCCEEDED else body["error"],
+            error_detail=detail,
+            traceback=error.get("traceback", ""),
+            **finish,
+        )
     return RunResult(run=run, status_code=status_code, body=body)
+
+
+def handler_run_take_over(
+    *, original: WebhookEvent, delivery: Delivery, response_duration_from: float
+) -> RunResult | None:
+    """Run an original whose process died before it answered; None if it may be alive.
+
+    An original still ``received`` with no reply after ``IN_FLIGHT_LEASE_SECONDS``
+    (longer than the server's request timeout) was abandoned: its run never
+    committed. One copy takes it over, holding the row lock while it runs, so
+    concurrent copies skip it (and get 409) instead of running it twice.
+    """
+    lease = timedelta(seconds=webhook_settings().in_flight_lease_seconds)
+    if original.received_at > timezone.now() - lease:
+        return None
+    with transaction.atomic():
+        locked = (
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .select_related("bot")
+            .filter(
+                pk=original.pk,
+                status=WebhookEvent.Status.RECEIVED,
+                response_status__isnull=True,
+            )
+            .first()
+        )
+        if locked is None:
+            return None
+        logger.warning(
+            "taking over event %s, abandoned in flight",
+            locked.pk,
+            extra={"event_id": locked.pk},
+        )
+        return handler_run_execute(
+            event=locked,
+            delivery=delivery,
+            response_duration_from=response_duration_from,
+        )
 
 
 def _handler_request(event: WebhookEvent, delivery: Delivery) -> WebhookRequest:

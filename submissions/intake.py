@@ -35,12 +35,13 @@ from handlers.wire import (
     parse_json,
 )
 from submissions.conf import webhook_settings
-from submissions.dispatch import handler_run_execute
+from submissions.dispatch import handler_run_execute, handler_run_take_over
 from submissions.models import Bot, WebhookEvent
 from submissions.services import (
     IncomingRequest,
     webhook_event_record_delivery,
     webhook_event_record_rejected,
+    webhook_event_set_response,
 )
 from submissions.tokens import TokenError, bearer_token, verify_token
 
@@ -165,10 +166,22 @@ def webhook_delivery_receive(
     )
     event = recorded.event
     if recorded.original is not None:
-        _log(event)
         headers = {"X-Webhook-Original-Event-Id": str(recorded.original.pk)}
         if event.response_status == 409:
-            headers["Retry-After"] = "1"
+            taken = handler_run_take_over(
+                original=recorded.original,
+                delivery=delivery,
+                response_duration_from=started,
+            )
+            if taken is None:
+                headers["Retry-After"] = "1"
+            else:
+                webhook_event_set_response(
+                    event=event,
+                    response_status=taken.status_code,
+                    response_body=taken.body,
+                )
+        _log(event)
         return IntakeResult(event.response_status, event.response_body, event, headers)
     result = handler_run_execute(
         event=event, delivery=delivery, response_duration_from=started

@@ -239,6 +239,15 @@ def webhook_event_finish(
         setattr(event, name, value)
 
 
+def webhook_event_set_response(
+    *, event: WebhookEvent, response_status: int, response_body: dict[str, Any]
+) -> None:
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        response_status=response_status, response_body=response_body
+    )
+    event.response_status, event.response_body = response_status, response_body
+
+
 def handler_run_create(
     *,
     event: WebhookEvent,

@@ -138,6 +138,10 @@ WEBHOOKS = {
     "FOLLOW_UP_RETRY_MAX_SECONDS": env.int(
         "WEBHOOK_FOLLOW_UP_RETRY_MAX_SECONDS", default=3600
     ),
+    # After this long with no reply, a stored delivery's process is taken as
+    # dead and the next copy of it runs it. Keep it above the server's request
+    # timeout (gunicorn.conf.py: 30 s).
+    "IN_FLIGHT_LEASE_SECONDS": env.int("WEBHOOK_IN_FLIGHT_LEASE_SECONDS", default=60),
     # Base URL that `send_webhook` posts to and `setup_demo` prints.
     "PUBLIC_BASE_URL": env("WEBHOOK_PUBLIC_BASE_URL", default="http://127.0.0.1:8000"),
 }

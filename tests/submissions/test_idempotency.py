@@ -1,13 +1,15 @@
 import json
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from handlers import WebhookHandler, register
-from submissions.models import FormSubmission, HandlerRun, WebhookEvent
+from submissions.models import Bot, FormSubmission, HandlerRun, WebhookEvent
 from submissions.tokens import sign_token
 from tests.factories import BotFactory
 
@@ -165,3 +167,51 @@ def test_concurrent_copies_of_one_delivery_are_processed_once(handler_registry):
     assert WebhookEvent.objects.filter(status="duplicate").count() == copies - 1
     assert FormSubmission.objects.count() == 1
     assert HandlerRun.objects.count() == 1
+
+
+def test_an_abandoned_original_is_taken_over_by_its_next_copy(deliver, bot, settings):
+    # Its process died after storing it: still `received`, no reply, past the lease.
+    settings.WEBHOOKS = {"IN_FLIGHT_LEASE_SECONDS": 60}
+    original = WebhookEvent.objects.create(
+        bot=bot,
+        handler_name="save-form",
+        delivery_id="delivery-7",
+        payload=PAYLOAD,
+        received_at=timezone.now() - timedelta(seconds=61),
+    )
+    response = deliver(PAYLOAD)
+
+    assert response.status_code == 200
+    assert response.json()["blocks"][0]["text"].startswith("Thank you")
+    assert response["X-Webhook-Original-Event-Id"] == str(original.pk)
+    original.refresh_from_db()
+    assert (original.status, original.response_status) == ("processed", 200)
+    assert list(original.runs.values_list("attempt", "outcome")) == [(1, "succeeded")]
+    copy = WebhookEvent.objects.get(status="duplicate")
+    assert (copy.duplicate_of, copy.response_status) == (original, 200)
+    # A later copy gets the stored reply and runs nothing.
+    assert deliver(PAYLOAD).json() == response.json()
+    assert HandlerRun.objects.count() == 1
+
+
+def test_a_run_commits_all_or_nothing(deliver, handler_registry, monkeypatch):
+    @register
+    class Writes(WebhookHandler):
+        name = "writes"
+
+        def handle(self, request, response):
+            BotFactory(slug="handler-write")
+            response.add_text("ok")
+
+    def killed(**kwargs):
+        raise SystemExit("worker killed")  # what a SIGKILL leaves: nothing after this
+
+    monkeypatch.setattr("submissions.dispatch.webhook_event_finish", killed)
+    with pytest.raises(SystemExit):
+        deliver({"handler": "writes", "id": "k-1", "formValues": {"a": 1}})
+
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.response_status) == ("received", None)
+    assert not HandlerRun.objects.exists()
+    assert not Bot.objects.filter(slug="handler-write").exists()
+    assert FormSubmission.objects.count() == 1  # stored before the run, kept
