@@ -41,13 +41,16 @@ class AlwaysJSON(BaseContentNegotiation):
 
 
 def redact_headers(headers: Any) -> dict[str, str]:
-    """Request headers for storage, credentials replaced (the auth scheme is kept)."""
+    """Request headers for storage, credentials replaced (the auth scheme is kept).
+
+    NUL characters become U+FFFD: PostgreSQL cannot store them in JSON.
+    """
     out = {}
     for name, value in headers.items():
         if name.lower() in SECRET_HEADERS:
             scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
             value = f"{scheme} {REDACTED}" if scheme else REDACTED
-        out[name] = value
+        out[name.replace("\x00", "\ufffd")] = value.replace("\x00", "\ufffd")
     return out
 
 
