@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.contrib.auth import get_permission_codename
@@ -29,6 +29,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from submissions.dispatch import REPLAYABLE, webhook_event_replay
 from submissions.exports import (
     ExportOptions,
     csv_chunks,
@@ -40,6 +41,7 @@ from submissions.models import (
     Bot,
     FormAnswer,
     FormSubmission,
+    HandlerRun,
     WebhookEvent,
     generate_secret,
 )
@@ -251,6 +253,119 @@ class BotAdmin(admin.ModelAdmin):
 # --- events ----------------------------------------------------------------------
 
 
+def replay_and_report(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, events: QuerySet[WebhookEvent]
+) -> None:
+    """Run events again through today's handlers (as `replay_events` does) and say how it went."""
+    outcomes: dict[str, int] = {}
+    replayable = events.filter(status__in=REPLAYABLE).select_related("bot")
+    for event in replayable.order_by("received_at", "id"):
+        outcome = webhook_event_replay(event=event).get_outcome_display()
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    replayed = sum(outcomes.values())
+    summary = ", ".join(
+        f"{n} {outcome.lower()}" for outcome, n in sorted(outcomes.items())
+    )
+    message = f"Replayed {replayed} event(s)" + (f": {summary}." if summary else ".")
+    skipped = events.count() - replayed
+    if skipped:
+        message += f" Skipped {skipped} rejected or duplicate event(s); replay a duplicate's original."
+    failed = any(outcome != HandlerRun.Outcome.SUCCEEDED.label for outcome in outcomes)
+    modeladmin.message_user(
+        request, message, messages.WARNING if failed else messages.SUCCESS
+    )
+
+
+class HandlerRunInline(admin.TabularInline):
+    model = HandlerRun
+    extra = 0
+    can_delete = False
+    fields = [
+        "attempt",
+        "trigger",
+        "outcome",
+        "started_at",
+        "duration_ms",
+        "error_type",
+        "message",
+    ]
+    readonly_fields = fields
+    ordering = ["attempt"]
+    verbose_name_plural = "handler runs"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(HandlerRun)
+class HandlerRunAdmin(admin.ModelAdmin):
+    """Every handler run; filter on "Failed permanently" for the dead-letter list."""
+
+    list_display = [
+        "started_at",
+        "event_link",
+        "handler_name",
+        "trigger",
+        "attempt",
+        "outcome",
+        "error_type",
+    ]
+    list_filter = [
+        "outcome",
+        "trigger",
+        "handler_name",
+        ("started_at", admin.DateFieldListFilter),
+    ]
+    list_select_related = ["event"]
+    search_fields = ["=handler_name", "=event__id", "=event__conversation_id"]
+    sortable_by = ["started_at"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    actions = ["replay_events"]
+    readonly_fields = ["traceback_display", "reply_json"]
+    exclude = ["traceback", "reply"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: HandlerRun | None = None
+    ) -> bool:
+        return False
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("submissions.replay_webhookevent")
+
+    @admin.action(description="Replay these runs' events", permissions=["replay"])
+    def replay_events(
+        self, request: HttpRequest, queryset: QuerySet[HandlerRun]
+    ) -> None:
+        replay_and_report(
+            self,
+            request,
+            WebhookEvent.objects.filter(pk__in=queryset.values("event_id")),
+        )
+
+    @admin.display(description="event")
+    def event_link(self, run: HandlerRun) -> str:
+        url = reverse("admin:submissions_webhookevent_change", args=[run.event_id])
+        return format_html('<a href="{}">Event #{}</a>', url, run.event_id)
+
+    @admin.display(description="traceback")
+    def traceback_display(self, run: HandlerRun) -> str:
+        if not run.traceback:
+            return "-"
+        return format_html('<pre style="{}">{}</pre>', PRE_STYLE, run.traceback)
+
+    @admin.display(description="reply")
+    def reply_json(self, run: HandlerRun) -> str:
+        return pretty_json(run.reply)
+
+
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ExactSearchMixin, admin.ModelAdmin):
     list_display = [
@@ -302,6 +417,7 @@ class WebhookEventAdmin(ExactSearchMixin, admin.ModelAdmin):
                         "conversation_id",
                         "user_id",
                         "delivery_id",
+                        "duplicate_of",
                         "submission_link",
                         "duration",
                     ]
@@ -334,6 +450,9 @@ class WebhookEventAdmin(ExactSearchMixin, admin.ModelAdmin):
         ]
         return fieldsets
 
+    inlines = [HandlerRunInline]
+    actions = ["replay_selected"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -341,6 +460,15 @@ class WebhookEventAdmin(ExactSearchMixin, admin.ModelAdmin):
         self, request: HttpRequest, obj: WebhookEvent | None = None
     ) -> bool:
         return False  # what was received is a record: view it, never edit it
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("submissions.replay_webhookevent")
+
+    @admin.action(description="Replay selected events", permissions=["replay"])
+    def replay_selected(
+        self, request: HttpRequest, queryset: QuerySet[WebhookEvent]
+    ) -> None:
+        replay_and_report(self, request, queryset)
 
     @admin.display(description="conversation")
     def conversation(self, event: WebhookEvent) -> str:

@@ -92,7 +92,9 @@ class WebhookEvent(models.Model):
             ),
             models.Index(fields=["conversation_id"], name="event_conversation_idx"),
             models.Index(fields=["user_id"], name="event_user_idx"),
+            models.Index(fields=["delivery_id"], name="event_delivery_idx"),
         ]
+        permissions = [("replay_webhookevent", "Can replay webhook events")]
         constraints = [
             # One original per delivery id and bot; duplicates point at it.
             models.UniqueConstraint(
