@@ -1,15 +1,13 @@
 import difflib
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 from tqdm import tqdm
 
 from submissions.exports import ExportOptions, csv_chunks, csv_rows
-from submissions.models import Bot
+from submissions.management.options import bot_from_slug, parse_moment
 from submissions.selectors import (
     submission_export_columns,
     submission_export_iter,
@@ -17,30 +15,6 @@ from submissions.selectors import (
     submission_handler_exists,
     submission_handler_names,
 )
-
-
-def parse_moment(text: str, *, option: str, end: bool = False) -> datetime:
-    """A date (whole day) or an ISO 8601 date-time; naive means the current time zone.
-
-    ``end`` makes a bare date mean "up to the end of that day".
-    """
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        day = None
-    if day is not None:
-        moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
-    else:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise CommandError(
-                f"{option} takes a date like 2025-01-31 or a date-time like "
-                f"2025-01-31T14:30 (ISO 8601), not {text!r}."
-            ) from None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
-    return moment
 
 
 class Command(BaseCommand):
@@ -83,7 +57,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        bot = self._bot(options["bot"])
+        bot = bot_from_slug(options["bot"])
         handler = options["handler"]
         if handler is not None and not submission_handler_exists(handler_name=handler):
             raise CommandError(self._unknown_handler_message(handler))
@@ -159,20 +133,6 @@ class Command(BaseCommand):
         for chunk in csv_chunks(counted(), excel=excel):
             write(chunk)
         return max(count - 1, 0)
-
-    @staticmethod
-    def _bot(slug: str | None) -> Bot | None:
-        if slug is None:
-            return None
-        bot = Bot.objects.filter(slug=slug).first()
-        if bot is None:
-            known = list(Bot.objects.order_by("slug").values_list("slug", flat=True))
-            close = difflib.get_close_matches(slug, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise CommandError(
-                f"No bot with slug {slug!r}.{hint} Known bots: {', '.join(known) or 'none'}."
-            )
-        return bot
 
     @staticmethod
     def _unknown_handler_message(name: str) -> str:
