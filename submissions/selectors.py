@@ -29,16 +29,35 @@ def submission_export_queryset(
     until: datetime | None = None,
 ) -> QuerySet[FormSubmission]:
     """Submissions of ``bot`` / ``handler_name`` received in ``[since, until)``."""
-    submissions = FormSubmission.objects.all()
+    return _filtered(
+        FormSubmission.objects.all(),
+        time_field="submitted_at",
+        bot=bot,
+        handler_name=handler_name,
+        since=since,
+        until=until,
+    )
+
+
+def _filtered(
+    queryset: QuerySet[Any],
+    *,
+    time_field: str,
+    bot: Bot | None,
+    handler_name: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> QuerySet[Any]:
+    """The filters the commands share: bot, handler name, ``[since, until)``."""
     if bot is not None:
-        submissions = submissions.filter(bot=bot)
+        queryset = queryset.filter(bot=bot)
     if handler_name is not None:
-        submissions = submissions.filter(handler_name=handler_name)
+        queryset = queryset.filter(handler_name=handler_name)
     if since is not None:
-        submissions = submissions.filter(submitted_at__gte=since)
+        queryset = queryset.filter(**{f"{time_field}__gte": since})
     if until is not None:
-        submissions = submissions.filter(submitted_at__lt=until)
-    return submissions
+        queryset = queryset.filter(**{f"{time_field}__lt": until})
+    return queryset
 
 
 def _plain(submissions: QuerySet[FormSubmission]) -> QuerySet[FormSubmission]:
@@ -186,15 +205,14 @@ def webhook_event_replay_queryset(
     event_ids: list[int] | None = None,
 ) -> QuerySet[WebhookEvent]:
     """Events to replay, oldest first (the order they arrived)."""
-    events = WebhookEvent.objects.select_related("bot").filter(status__in=statuses)
-    if bot is not None:
-        events = events.filter(bot=bot)
-    if handler_name is not None:
-        events = events.filter(handler_name=handler_name)
-    if since is not None:
-        events = events.filter(received_at__gte=since)
-    if until is not None:
-        events = events.filter(received_at__lt=until)
+    events = _filtered(
+        WebhookEvent.objects.select_related("bot").filter(status__in=statuses),
+        time_field="received_at",
+        bot=bot,
+        handler_name=handler_name,
+        since=since,
+        until=until,
+    )
     if event_ids:
         events = events.filter(pk__in=event_ids)
     return events.order_by("received_at", "id")
