@@ -1,8 +1,12 @@
 """The one accessor for the project's own settings (``settings.WEBHOOKS``)."""
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 
@@ -32,8 +36,14 @@ class WebhookSettings:
     in_flight_lease_seconds: int
 
 
+@functools.cache
 def webhook_settings() -> WebhookSettings:
-    """``settings.WEBHOOKS`` over the defaults, read at call time (tests override it)."""
+    """``settings.WEBHOOKS`` over the defaults, built once per process.
+
+    Several places read it on every delivery, so it is cached; the cache is
+    dropped when ``WEBHOOKS`` changes (``override_settings``, the test
+    ``settings`` fixture), as DRF does for its own settings.
+    """
     values = {**DEFAULTS, **getattr(settings, "WEBHOOKS", {})}
     return WebhookSettings(
         max_body_bytes=int(values["MAX_BODY_BYTES"]),
@@ -50,3 +60,9 @@ def webhook_settings() -> WebhookSettings:
         follow_up_retry_max_seconds=int(values["FOLLOW_UP_RETRY_MAX_SECONDS"]),
         in_flight_lease_seconds=int(values["IN_FLIGHT_LEASE_SECONDS"]),
     )
+
+
+@receiver(setting_changed)
+def _reset_webhook_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == "WEBHOOKS":
+        webhook_settings.cache_clear()

@@ -167,7 +167,7 @@ def webhook_delivery_receive(
     event = recorded.event
     if recorded.original is not None:
         headers = {"X-Webhook-Original-Event-Id": str(recorded.original.pk)}
-        if event.response_status == 409:
+        if recorded.original.response_status is None:  # still in flight, or abandoned
             taken = handler_run_take_over(
                 original=recorded.original,
                 delivery=delivery,
