@@ -223,21 +223,24 @@ class Gunicorn:
         database_url: str,
         port: int,
         workers: int,
-        conn_max_age: int,
+        conn_max_age: int | None,
         log_path: Path,
+        settings_module: str = "bench.settings",
     ):
         self.port = port
         self.workers = workers
         self.log_path = log_path
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DJANGO_SETTINGS_MODULE": settings_module,
             "DATABASE_URL": database_url,
             "DJANGO_DEBUG": "false",
-            "DJANGO_CONN_MAX_AGE": str(conn_max_age),
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_WORKERS": str(workers),
         }
+        env.pop("DJANGO_CONN_MAX_AGE", None)
+        if conn_max_age is not None:  # None: the settings' default
+            env["DJANGO_CONN_MAX_AGE"] = str(conn_max_age)
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
             [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],

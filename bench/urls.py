@@ -1,7 +1,10 @@
-"""The production URLs, plus room for bench-only views."""
+"""The production URLs, plus the bench-only floor view (``bench/intake.py``)."""
 
 from django.urls import include, path
 
+from bench.views import floor
+
 urlpatterns = [
+    path("bench/floor/", floor, name="bench-floor"),
     path("", include("webhookproject.urls")),
 ]
