@@ -15,7 +15,10 @@ GUNICORN_MAX_REQUESTS       1000                        requests before a worker
 GUNICORN_MAX_REQUESTS_JITTER  100                       random spread so workers do not recycle together
 GUNICORN_LOG_LEVEL          info                        gunicorn's error-log level
 GUNICORN_CONTROL_SOCKET     (off)                       path of gunicorn's control socket
+DJANGO_LOG_FORMAT           json (plain if DEBUG)       gunicorn's own logs, like Django's
 ==========================  ==========================  ============================
+
+A ``.env`` file beside this one is read first, as the Django settings read it.
 
 The Django settings module comes from DJANGO_SETTINGS_MODULE (default
 ``webhookproject.settings``) and the database from DATABASE_URL.
@@ -23,6 +26,14 @@ The Django settings module comes from DJANGO_SETTINGS_MODULE (default
 
 import multiprocessing
 import os
+from pathlib import Path
+
+import environ
+
+from webhookproject.logs import json_formatter
+
+environ.Env.read_env(Path(__file__).resolve().parent / ".env")
+env = environ.Env()
 
 wsgi_app = "webhookproject.wsgi:application"
 proc_name = "logicdialog-webhooks"
@@ -43,6 +54,43 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 100))
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+# Same one-object-per-line JSON as the application's logs, so a log pipeline
+# parses every line of the process the same way.
+debug = env.bool("DJANGO_DEBUG", default=False)
+if env("DJANGO_LOG_FORMAT", default="plain" if debug else "json") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": json_formatter()},
+        "handlers": {
+            "error": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            },
+        },
+        # Gunicorn merges this over its defaults, whose root logger names a
+        # handler defined there: name ours. Django sets its own in each worker.
+        "root": {"level": "INFO", "handlers": ["error"]},
+        "loggers": {
+            "gunicorn.error": {
+                "level": loglevel.upper(),
+                "handlers": ["error"],
+                "propagate": False,
+            },
+            "gunicorn.access": {
+                "level": "INFO",
+                "handlers": ["access"],
+                "propagate": False,
+            },
+        },
+    }
 
 # Gunicorn 25.1+ opens a control socket by default, one path per user; off
 # unless asked for, so two instances on one host never fight over it.

@@ -3,6 +3,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -14,11 +15,22 @@ from tests.factories import BotFactory
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _plain_http(django_test_environment):
+def _plain_http(django_test_environment, tmp_path_factory):
     # Production defaults redirect HTTP to HTTPS; the test client and the live
     # server speak HTTP. Session-scoped so it precedes the live server, whose
-    # middleware reads the setting once.
-    with override_settings(SECURE_SSL_REDIRECT=False):
+    # middleware reads the setting once. The production static storage needs
+    # `collectstatic`'s manifest; tests serve the files as they are
+    # (tests/test_serving.py runs collectstatic and the real storage).
+    with override_settings(
+        SECURE_SSL_REDIRECT=False,
+        STATIC_ROOT=tmp_path_factory.mktemp("static"),
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {
+                "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+            },
+        },
+    ):
         yield
 
 

@@ -9,6 +9,9 @@ local development only; README "Settings" lists every variable and
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from webhookproject.logs import LOG_FORMATS, json_formatter
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -39,7 +42,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: answers /healthz before host checks and the HTTPS redirect.
+    "webhookproject.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The admin's static files, from the web process itself (no proxy needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -90,7 +97,19 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# `manage.py collectstatic` fills this; whitenoise serves it with far-future
+# cache headers, under hashed names. Every web process needs its own copy
+# (collectstatic at build/deploy time), nothing is written at run time.
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env(
+            "DJANGO_STATICFILES_STORAGE",
+            default="whitenoise.storage.CompressedManifestStaticFilesStorage",
+        ),
+    },
+}
 
 # HTTPS hardening: on unless DEBUG. Behind a proxy that terminates TLS, set
 # DJANGO_SECURE_PROXY_SSL_HEADER=true so Django trusts X-Forwarded-Proto.
@@ -146,14 +165,23 @@ WEBHOOKS = {
     "PUBLIC_BASE_URL": env("WEBHOOK_PUBLIC_BASE_URL", default="http://127.0.0.1:8000"),
 }
 
+# Logs go to stderr, one JSON object per line unless DJANGO_LOG_FORMAT=plain
+# (the default when DEBUG). Extra attributes on a record (the intake log's
+# event_id, bot, handler, status, response_status, duration_ms) become keys.
+LOG_FORMAT = env("DJANGO_LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(
+        f"DJANGO_LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "{asctime} {levelname} {name} {message}", "style": "{"},
+        "json": json_formatter(),
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
