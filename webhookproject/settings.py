@@ -34,11 +34,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
     "handlers",
     "submissions",
     "example_handlers",
+    # After rest_framework.authtoken: its admin replaces the token admin.
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -126,9 +132,54 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Defaults for the read API (api/). The webhook view sets its own empty
+# authentication and permission classes: its bearer JWT is checked in intake.
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    # Token first: its `WWW-Authenticate: Token` makes anonymous requests 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ViewModelPermissions"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/ (api/schema.py
+# documents the webhook endpoint too). The UI's files come from
+# drf-spectacular-sidecar: no CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "logicdialog webhooks",
+    "DESCRIPTION": (
+        "The webhook endpoint logicdialog bots post to, and a read-only API over "
+        "what was received: webhook events and form submissions with their "
+        "answers. The read API takes a token (`Authorization: Token <key>`) or "
+        "an admin session."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookEventStatus": "submissions.models.WebhookEvent.Status"
+    },
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "webhookJWT": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": (
+                    "A JWT signed (HS256 by default) with the bot's secret; "
+                    'see README "Request and reply contract".'
+                ),
+            }
+        }
+    },
 }
 
 # Background work (handlers' follow_up). The database backend needs no extra

@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from submissions.views import WebhookView
 
 urlpatterns = [
     path("webhooks/<slug:bot_slug>/", WebhookView.as_view(), name="webhook"),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
 ]

@@ -1,0 +1,32 @@
+"""API tokens in the admin, never listing their keys.
+
+DRF's own token admin shows every key in its changelist. Here the list shows
+the user and the creation time only; the key appears on the token's own page,
+where copying it for an API client is the point.
+"""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
+
+from api.models import ApiToken
+
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(TokenAdmin):
+    list_display = ("user", "created")
+    list_select_related = ("user",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # Adding: only the user, the key is generated. Afterwards: read only.
+        return ("user",) if obj is None else ("user", "key", "created")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Any = None
+    ) -> tuple[str, ...]:
+        return () if obj is None else ("user", "key", "created")

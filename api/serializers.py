@@ -1,0 +1,127 @@
+"""What the read API shows. Bots appear by slug only: secrets never leave the admin.
+
+Stored headers already have their credentials redacted at intake
+(``submissions.views.redact_headers``); they are redacted again here, more
+broadly, so a row stored before that rule or a credential in an unexpected
+header never reaches an API client.
+"""
+
+import base64
+import re
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from submissions.models import FormAnswer, FormSubmission, WebhookEvent
+from submissions.views import REDACTED, redact_headers
+
+#: Header names whose values are never shown (on top of intake's own list).
+SECRET_HEADER_RE = re.compile(
+    r"auth|cookie|token|secret|passw|api[-_]?key|signature", re.IGNORECASE
+)
+
+
+def headers_for_display(headers: Any) -> dict[str, str]:
+    if not isinstance(headers, dict):
+        return {}
+    shown = redact_headers({str(name): str(value) for name, value in headers.items()})
+    return {
+        name: (
+            REDACTED
+            if SECRET_HEADER_RE.search(name) and not value.endswith(REDACTED)
+            else value
+        )
+        for name, value in shown.items()
+    }
+
+
+class BotSlugField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(slug_field="slug", read_only=True, **kwargs)
+
+
+class FormAnswerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FormAnswer
+        fields = ["position", "key", "label", "input_type", "value", "value_text"]
+
+
+class FormSubmissionSerializer(serializers.ModelSerializer):
+    bot = BotSlugField(help_text="The bot's slug.")
+    answers = FormAnswerSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = FormSubmission
+        fields = [
+            "id",
+            "event",
+            "bot",
+            "handler_name",
+            "conversation_id",
+            "user_id",
+            "submitted_at",
+            "answers",
+        ]
+        read_only_fields = fields
+
+
+class WebhookEventSerializer(serializers.ModelSerializer):
+    bot = BotSlugField(help_text="The bot's slug.")
+    headers = serializers.SerializerMethodField(
+        help_text="Request headers; credentials are always redacted."
+    )
+    submission = serializers.IntegerField(
+        source="submission_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The form submission stored from this event, if any.",
+    )
+
+    class Meta:
+        model = WebhookEvent
+        fields = [
+            "id",
+            "bot",
+            "received_at",
+            "handler_name",
+            "status",
+            "error_code",
+            "error_detail",
+            "traceback",
+            "remote_addr",
+            "headers",
+            "body_size",
+            "body_sha256",
+            "body_truncated",
+            "payload",
+            "delivery_id",
+            "duplicate_of",
+            "conversation_id",
+            "user_id",
+            "response_status",
+            "response_body",
+            "duration_ms",
+            "submission",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_headers(self, event: WebhookEvent) -> dict[str, str]:
+        return headers_for_display(event.headers)
+
+
+class WebhookEventDetailSerializer(WebhookEventSerializer):
+    raw_body = serializers.SerializerMethodField(
+        help_text="The body as received, base64-encoded (for a rejected event, "
+        "its first bytes only: see body_truncated)."
+    )
+
+    class Meta(WebhookEventSerializer.Meta):
+        fields = [*WebhookEventSerializer.Meta.fields, "raw_body"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.BYTE)
+    def get_raw_body(self, event: WebhookEvent) -> str:
+        return base64.b64encode(bytes(event.raw_body or b"")).decode("ascii")
