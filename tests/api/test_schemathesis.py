@@ -1,0 +1,53 @@
+"""Property-based: whatever the schema allows, no endpoint answers 5xx.
+
+Schemathesis reads /api/schema/ from the WSGI application and generates
+requests for every operation: the read API (with a token holding every
+permission, over stored data) and the webhook endpoint (with a JWT signed by
+the bot's secret, so requests get past the token check into parsing and
+storage). Examples are capped to keep the run short: the suite runs twice in
+CI.
+"""
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import status_code_conformance
+
+from submissions.tokens import sign_token
+from tests.factories import WebhookEventFactory, submission_with_answers
+
+pytestmark = pytest.mark.django_db
+
+MAX_EXAMPLES = 30
+
+
+@pytest.fixture
+def api_schema(bot, exporter):
+    for n in range(3):
+        submission_with_answers({"name": f"N{n}", "n": n}, event__bot=bot)
+    WebhookEventFactory(bot=bot, status="rejected", error_code="invalid_json")
+    config = schemathesis.Config()
+    config.projects.default.update(parameters={"bot_slug": bot.slug})
+    config.projects.default.generation.update(max_examples=MAX_EXAMPLES)
+    return schemathesis.openapi.from_wsgi(
+        "/api/schema/", get_wsgi_application(), config=config
+    )
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case, bot, exporter):
+    if case.path.startswith("/webhooks/"):
+        headers = {"Authorization": f"Bearer {sign_token(bot.secret)}"}
+    else:
+        token, _ = Token.objects.get_or_create(user=exporter)
+        headers = {"Authorization": f"Token {token.key}"}
+    case.call_and_validate(
+        headers=headers, checks=[not_a_server_error, status_code_conformance]
+    )
