@@ -10,7 +10,9 @@ CI.
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -25,16 +27,28 @@ MAX_EXAMPLES = 30
 
 
 @pytest.fixture
-def api_schema(bot, exporter):
+def wsgi_app():
+    """The project's WSGI application, as Django's test client runs it.
+
+    Without this, each request's start and end close the database
+    connection, which on PostgreSQL is the test's own transaction.
+    """
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield get_wsgi_application()
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def api_schema(bot, exporter, wsgi_app):
     for n in range(3):
         submission_with_answers({"name": f"N{n}", "n": n}, event__bot=bot)
     WebhookEventFactory(bot=bot, status="rejected", error_code="invalid_json")
     config = schemathesis.Config()
     config.projects.default.update(parameters={"bot_slug": bot.slug})
     config.projects.default.generation.update(max_examples=MAX_EXAMPLES)
-    return schemathesis.openapi.from_wsgi(
-        "/api/schema/", get_wsgi_application(), config=config
-    )
+    return schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app, config=config)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
