@@ -21,7 +21,7 @@ from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -56,6 +56,8 @@ from submissions.values import value_as_text
 
 #: How many answers the submission list shows per row.
 FIRST_ANSWERS = 3
+#: Shorter search terms match only the exact columns (a trigram is 3 characters).
+ANSWER_SEARCH_MIN_LENGTH = 3
 PRE_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; max-width: 100%"
 
 
@@ -316,11 +318,14 @@ class HandlerRunAdmin(admin.ModelAdmin):
     list_filter = [
         "outcome",
         "trigger",
-        "handler_name",
+        HandlerNameFilter,  # a plain field filter reads every row for its choices
         ("started_at", admin.DateFieldListFilter),
     ]
     list_select_related = ["event"]
     search_fields = ["=handler_name", "=event__id", "=event__conversation_id"]
+    # Newest first, on run_time_idx; the model's ordering (by event, i.e. the
+    # event's time) would join and sort the whole table for every page.
+    ordering = ["-started_at", "-id"]
     sortable_by = ["started_at"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -561,7 +566,8 @@ class FormSubmissionAdmin(ExactSearchMixin, admin.ModelAdmin):
     ]
     exact_search_fields = ("handler_name", "conversation_id", "user_id")
     search_help_text = (
-        "An exact conversation id, user id or handler name, or text within an answer."
+        "An exact conversation id, user id or handler name, or text within an "
+        "answer (3 characters or more)."
     )
     list_select_related = ["bot"]
     sortable_by = ["received"]
@@ -595,13 +601,31 @@ class FormSubmissionAdmin(ExactSearchMixin, admin.ModelAdmin):
             )
         )
 
-    def search_q(self, term: str) -> Q:
-        in_answers = Exists(
-            FormAnswer.objects.filter(
-                submission=OuterRef("pk"), value_text__icontains=term
-            )
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """Exact matches on indexed columns, or answers containing the term.
+
+        One ``id IN (... UNION ...)`` subquery rather than a correlated
+        ``EXISTS`` OR-ed with the columns, which made PostgreSQL test every
+        submission (2 s at a million). The answer text is matched with
+        ``icontains``, served on PostgreSQL by a trigram index
+        (``answer_text_trgm_idx``), so only terms of at least
+        ``ANSWER_SEARCH_MIN_LENGTH`` characters (a trigram) search answers.
+        """
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matching = (
+            FormSubmission.objects.filter(self.search_q(term)).order_by().values("pk")
         )
-        return super().search_q(term) | Q(in_answers)
+        if len(term) >= ANSWER_SEARCH_MIN_LENGTH:
+            matching = matching.union(
+                FormAnswer.objects.filter(value_text__icontains=term)
+                .order_by()
+                .values("submission_id")
+            )
+        return queryset.filter(pk__in=matching), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -208,6 +208,7 @@ class HandlerRun(models.Model):
         ]
         indexes = [
             models.Index(fields=["outcome", "-started_at"], name="run_outcome_idx"),
+            models.Index(fields=["-started_at", "-id"], name="run_time_idx"),
         ]
 
     def __str__(self) -> str:
