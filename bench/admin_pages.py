@@ -1,0 +1,137 @@
+"""Server time and queries of the admin's changelists at a million events.
+
+    .venv/bin/python bench/admin_pages.py [--runs 7]
+
+On the seeded ``webhooks_bench_1m`` (``bench/datasets.py``), logged in as a
+superuser through Django's test client (the whole middleware stack and the
+admin view, no network), each page is fetched once to warm up, then
+``--runs`` times; reports the median server time, the slowest run and the
+number of SQL queries (``CaptureQueriesContext``). Writes
+``bench/results/admin.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, django_setup, say, write_results
+from bench.datasets import dataset
+
+EVENTS = "/admin/submissions/webhookevent/"
+SUBMISSIONS = "/admin/submissions/formsubmission/"
+RUNS = "/admin/submissions/handlerrun/"
+
+
+def pages(*, bot_id: int, conversation: str, email: str) -> list[tuple[str, str]]:
+    return [
+        ("events: first page", EVENTS),
+        ("events: status failed", EVENTS + "?status__exact=failed"),
+        (
+            "events: one bot, handler",
+            f"{EVENTS}?bot__id__exact={bot_id}&handler_name=feedback",
+        ),
+        (
+            "events: past 7 days",
+            EVENTS + "?" + urlencode({"received_at__gte": "{week}"}),
+        ),
+        ("events: search conversation", EVENTS + "?" + urlencode({"q": conversation})),
+        ("events: page 50", EVENTS + "?p=50"),
+        ("submissions: first page", SUBMISSIONS),
+        ("submissions: one bot", f"{SUBMISSIONS}?bot__id__exact={bot_id}"),
+        ("submissions: handler", SUBMISSIONS + "?handler_name=signup"),
+        (
+            "submissions: search conversation",
+            SUBMISSIONS + "?" + urlencode({"q": conversation}),
+        ),
+        ("submissions: search answer text (common)", SUBMISSIONS + "?q=invoice"),
+        (
+            "submissions: search answer text (one match)",
+            SUBMISSIONS + "?" + urlencode({"q": email}),
+        ),
+        ("handler runs: first page", RUNS),
+        ("handler runs: failed", RUNS + "?outcome__exact=failed"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--submissions", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    url = dataset(args.submissions)
+    django_setup(url)
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from submissions.models import Bot, FormSubmission, WebhookEvent
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(user)
+    bot_id = Bot.objects.order_by("pk").values_list("pk", flat=True)[1]
+    middle = FormSubmission.objects.order_by("pk")[args.submissions // 2]
+    conversation = middle.conversation_id
+    email = middle.answers.get(key="email").value_text
+    week = (timezone.now() - timedelta(days=7)).date().isoformat()
+    total = WebhookEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    say(f"events up to #{total:,}; timing {args.runs} runs per page")
+    results = []
+    for name, path in pages(bot_id=bot_id, conversation=conversation, email=email):
+        path = path.replace("%7Bweek%7D", week)
+        response = client.get(path)  # warm-up: templates, caches
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status_code}")
+        times = []
+        for _ in range(args.runs):
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                response = client.get(path)
+                times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200  # noqa: S101
+        rows = response.content.count(b'name="_selected_action"')
+        result = {
+            "page": name,
+            "path": path,
+            "median_ms": round(statistics.median(times), 1),
+            "max_ms": round(max(times), 1),
+            "queries": len(queries),
+            "rows_shown": rows,
+        }
+        results.append(result)
+        say(
+            f"  {name:<45} {result['median_ms']:>8.1f} ms (max {result['max_ms']:.1f})"
+            f"  {result['queries']:>2} queries  {rows} rows"
+        )
+    path = write_results(
+        "admin",
+        {
+            "command": "bench/admin_pages.py " + " ".join(argv or sys.argv[1:]),
+            "submissions": args.submissions,
+            "events": WebhookEvent.objects.count(),
+            "runs": args.runs,
+            "pages": results,
+        },
+    )
+    say(f"results: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
