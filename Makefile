@@ -40,3 +40,15 @@ format: venv-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# `make bench`: every figure in BENCHMARKS.md (PostgreSQL at
+# postgres@127.0.0.1:5432; databases named *bench*; ~15 min, more the first
+# time while it seeds a million events). Installs Debian's wrk if missing.
+.PHONY: bench bench-quick
+bench: venv-dev
+	command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
+	$(PY) bench/run_all.py
+
+bench-quick: venv-dev
+	command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
+	$(PY) bench/run_all.py --quick

@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         warm = work / "warm.tsv"
         deliveries_write(
             warm,
-            count=400,
+            count=2000,
             secret=bot.secret,
             tag="warm",
             sign=sign_token,
