@@ -9,11 +9,12 @@ the run. It never raises for what a handler does.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -55,6 +56,10 @@ class RunResult:
     body: dict[str, Any]
 
 
+class _HandlerFailed(Exception):
+    """Carries a handler's failure out of its transaction, rolling its writes back."""
+
+
 def handler_run_execute(
     *,
     event: WebhookEvent,
@@ -68,85 +73,128 @@ def handler_run_execute(
     The handler's writes, its ``HandlerRun`` and the event's new status are
     committed together, so a process killed mid-run leaves either all of
     them or none (the event then stays ``received``, to be taken over).
+    When the handler raises, its transaction rolls back and the failed run
+    and status are committed in a fresh one: the common, successful path
+    needs no savepoint.
 
     ``response_duration_from`` (a ``perf_counter`` value) is given on delivery:
     the reply is then recorded on the event as what the bot was sent.
     """
     started_at, started = timezone.now(), time.perf_counter()
-    reply = None
-    error: dict[str, str] = {}
-    detail = ""
-    with transaction.atomic():
-        try:
-            handler_class = registry.get(delivery.handler_name)
-        except HandlerNotFound as exc:
-            outcome, status_code = HandlerRun.Outcome.UNROUTED, 404
-            body = error_body(
-                "unknown_handler",
-                f"{exc} The delivery is stored as event {event.pk} and can be replayed "
-                "once the handler exists.",
+    record = functools.partial(
+        _run_record,
+        event=event,
+        attempt=attempt,
+        trigger=trigger,
+        started_at=started_at,
+        started=started,
+        response_duration_from=response_duration_from,
+    )
+    try:
+        handler_class = registry.get(delivery.handler_name)
+    except HandlerNotFound as exc:
+        body = error_body(
+            "unknown_handler",
+            f"{exc} The delivery is stored as event {event.pk} and can be replayed "
+            "once the handler exists.",
+        )
+        with transaction.atomic():
+            return record(
+                outcome=HandlerRun.Outcome.UNROUTED,
+                status_code=404,
+                body=body,
+                detail=str(exc),
+                error={"error_type": "handlers.HandlerNotFound", "message": str(exc)},
             )
-            error = {"error_type": "handlers.HandlerNotFound", "message": str(exc)}
-            detail = str(exc)
-        else:
+
+    try:
+        with transaction.atomic():
             try:
-                with (
-                    transaction.atomic()
-                ):  # a savepoint: a failing handler's writes roll back
-                    response = ResponseBuilder()
-                    handler_class().handle(_handler_request(event, delivery), response)
-                    reply = render_reply(response)
+                response = ResponseBuilder()
+                handler_class().handle(_handler_request(event, delivery), response)
+                reply = render_reply(response)
             except Exception as exc:  # a handler's failure is recorded, never raised
-                outcome, status_code = HandlerRun.Outcome.FAILED, 500
-                body = error_body(
-                    "handler_error",
-                    f"The handler {delivery.handler_name!r} failed. The delivery is stored as "
-                    f"event {event.pk}; its answers are kept and it can be replayed after a fix.",
-                )
-                error = {
-                    "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                    "message": str(exc),
-                    "traceback": traceback.format_exc(),
-                }
-                detail = f"{error['error_type']}: {exc}"
                 logger.exception(
                     "handler %r failed for event %s",
                     delivery.handler_name,
                     event.pk,
                     extra={"event_id": event.pk},
                 )
-            else:
-                outcome, status_code, body = HandlerRun.Outcome.SUCCEEDED, 200, reply
-                if handler_class.has_follow_up():
-                    follow_up_enqueue(event=event)
+                error = {
+                    "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                    "message": str(exc),
+                    "traceback": traceback.format_exc(),
+                }
+                raise _HandlerFailed(error) from exc
+            if handler_class.has_follow_up():
+                follow_up_enqueue(event=event)
+            return record(
+                outcome=HandlerRun.Outcome.SUCCEEDED,
+                status_code=200,
+                body=reply,
+                reply=reply,
+            )
+    except _HandlerFailed as failed:
+        (error,) = failed.args
+    body = error_body(
+        "handler_error",
+        f"The handler {delivery.handler_name!r} failed. The delivery is stored as "
+        f"event {event.pk}; its answers are kept and it can be replayed after a fix.",
+    )
+    with transaction.atomic():
+        return record(
+            outcome=HandlerRun.Outcome.FAILED,
+            status_code=500,
+            body=body,
+            detail=f"{error['error_type']}: {error['message']}",
+            error=error,
+        )
 
-        run = handler_run_create(
-            event=event,
-            attempt=attempt,
-            trigger=trigger,
-            started_at=started_at,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            outcome=outcome,
-            reply=reply,
-            **error,
-        )
-        finish: dict[str, Any] = {}
-        if response_duration_from is not None:
-            finish = {
-                "response_status": status_code,
-                "response_body": body,
-                "duration_ms": round(
-                    (time.perf_counter() - response_duration_from) * 1000, 3
-                ),
-            }
-        webhook_event_finish(
-            event=event,
-            status=EVENT_STATUS[outcome],
-            error_code="" if outcome == HandlerRun.Outcome.SUCCEEDED else body["error"],
-            error_detail=detail,
-            traceback=error.get("traceback", ""),
-            **finish,
-        )
+
+def _run_record(
+    *,
+    event: WebhookEvent,
+    attempt: int,
+    trigger: str,
+    started_at: datetime,
+    started: float,
+    response_duration_from: float | None,
+    outcome: str,
+    status_code: int,
+    body: dict[str, Any],
+    reply: dict[str, Any] | None = None,
+    detail: str = "",
+    error: dict[str, str] | None = None,
+) -> RunResult:
+    """The run's ``HandlerRun`` and the event's status; the caller holds the transaction."""
+    error = error or {}
+    run = handler_run_create(
+        event=event,
+        attempt=attempt,
+        trigger=trigger,
+        started_at=started_at,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        outcome=outcome,
+        reply=reply,
+        **error,
+    )
+    finish: dict[str, Any] = {}
+    if response_duration_from is not None:
+        finish = {
+            "response_status": status_code,
+            "response_body": body,
+            "duration_ms": round(
+                (time.perf_counter() - response_duration_from) * 1000, 3
+            ),
+        }
+    webhook_event_finish(
+        event=event,
+        status=EVENT_STATUS[outcome],
+        error_code="" if outcome == HandlerRun.Outcome.SUCCEEDED else body["error"],
+        error_detail=detail,
+        traceback=error.get("traceback", ""),
+        **finish,
+    )
     return RunResult(run=run, status_code=status_code, body=body)
 
 
