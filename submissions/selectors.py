@@ -1,10 +1,11 @@
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from django.db import connections
-from django.db.models import F, Model, Q, QuerySet, Window
-from django.db.models.functions import FirstValue, RowNumber
+from django.db.models import F, Func, Model, Q, QuerySet, TextField
+from django.utils.dateparse import parse_datetime
 
 from handlers import registry
 from submissions.exports import ExportColumn, ExportSubmission
@@ -72,36 +73,50 @@ def submission_export_columns(
 
     First seen: by (submitted_at, id, position), the order rows are exported
     in. Each key's label is the one from its latest submission, so a
-    relabelled question is headed by its current wording. The database sorts;
-    only one row per distinct key reaches Python.
+    relabelled question is headed by its current wording.
+
+    The query groups the answers by key with their earliest and latest
+    ``submitted_at`` (a hash aggregate, one row per key: nothing to sort),
+    then reads back only the answers given at those moments, through the
+    time index; Python breaks ties on (id, position). Window functions over
+    every answer sorted all of them, spilling to disk: 18 s at a million
+    submissions, against 2 s for this.
     """
-    first = (
-        FormAnswer.objects.filter(submission__in=_plain(submissions).values("pk"))
-        .annotate(
-            seen=Window(
-                RowNumber(),
-                partition_by=[F("key")],
-                order_by=[
-                    F("submission__submitted_at").asc(),
-                    F("submission_id").asc(),
-                    F("position").asc(),
-                ],
-            ),
-            latest_label=Window(
-                FirstValue("label"),
-                partition_by=[F("key")],
-                order_by=[
-                    F("submission__submitted_at").desc(),
-                    F("submission_id").desc(),
-                    F("position").desc(),
-                ],
-            ),
-        )
-        .filter(seen=1)
-        .order_by("submission__submitted_at", "submission_id", "position")
-        .values_list("key", "latest_label")
+    selected, params = (
+        _plain(submissions)
+        .values(export_id=F("pk"), export_at=F("submitted_at"))
+        .query.sql_with_params()
     )
-    return [ExportColumn(key=key, label=label or "") for key, label in first]
+    connection = connections[submissions.db]
+    answers = connection.ops.quote_name(FormAnswer._meta.db_table)
+    sql = f"""
+        SELECT a.key, s.export_at, a.submission_id, a.position, a.label
+        FROM (
+            SELECT a.key, MIN(s.export_at) AS first_at, MAX(s.export_at) AS last_at
+            FROM {answers} a INNER JOIN ({selected}) s ON a.submission_id = s.export_id
+            GROUP BY a.key
+        ) b
+        INNER JOIN ({selected}) s ON s.export_at = b.first_at OR s.export_at = b.last_at
+        INNER JOIN {answers} a ON a.submission_id = s.export_id AND a.key = b.key
+    """  # noqa: S608 - Django's own SQL for the queryset and table name
+    first: dict[str, tuple[Any, int, int]] = {}
+    latest: dict[str, tuple[Any, int, int, str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *params])
+        # A few rows per key, unless many submissions share one timestamp.
+        while rows := cursor.fetchmany(2000):
+            for key, moment, submission_id, position, label in rows:
+                if isinstance(moment, str):  # SQLite
+                    moment = parse_datetime(moment)
+                place = (moment, submission_id, position)
+                if key not in first or place < first[key]:
+                    first[key] = place
+                if key not in latest or place > latest[key][:3]:
+                    latest[key] = (*place, label)
+    return [
+        ExportColumn(key=key, label=latest[key][3] or "")
+        for key in sorted(first, key=first.__getitem__)
+    ]
 
 
 def submission_export_iter(
@@ -127,17 +142,19 @@ def submission_export_iter(
     while True:
         page = base
         if after is not None:
+            # The plain >= bounds the index scan; the OR alone was a filter,
+            # so every page re-read the index from its start (quadratic).
             page = base.filter(
-                Q(submitted_at__gt=after[0]) | Q(submitted_at=after[0], id__gt=after[1])
+                Q(submitted_at__gt=after[0])
+                | Q(submitted_at=after[0], id__gt=after[1]),
+                submitted_at__gte=after[0],
             )
         chunk = list(page.values_list(*fields)[:chunk_size])
         if not chunk:
             return
         answers: dict[int, dict[str, Any]] = {row[0]: {} for row in chunk}
-        for submission_id, key, value in (
-            FormAnswer.objects.filter(submission_id__in=answers)
-            .order_by("submission_id", "position")
-            .values_list("submission_id", "key", "value")
+        for submission_id, key, value in _answer_values(
+            ids=list(answers), using=base.db
         ):
             found = answers[submission_id]
             # A key repeated within one submission keeps every value.
@@ -157,6 +174,46 @@ def submission_export_iter(
         if len(chunk) < chunk_size:
             return
         after = (chunk[-1][1], chunk[-1][0])
+
+
+#: A string answer as its text: no JSON to decode.
+_STRING_TEXT = Func(
+    "value",
+    template="(CASE WHEN jsonb_typeof(%(expressions)s) = 'string' "
+    "THEN %(expressions)s #>> '{}' END)",
+    output_field=TextField(),
+)
+#: Any other answer as JSON text, decoded in Python as Django would.
+_OTHER_JSON = Func(
+    "value",
+    template="(CASE WHEN jsonb_typeof(%(expressions)s) <> 'string' "
+    "THEN %(expressions)s::text END)",
+    output_field=TextField(),
+)
+
+
+def _answer_values(*, ids: list[int], using: str) -> Iterator[tuple[int, str, Any]]:
+    """(submission id, key, value) of the answers of ``ids``, in order.
+
+    On PostgreSQL, Django's ``JSONField`` runs ``json.loads`` on every value
+    (a third of the export's time); most answers are strings, which the
+    database can hand over as plain text, so only the others are decoded.
+    """
+    answers = (
+        FormAnswer.objects.using(using)
+        .filter(submission_id__in=ids)
+        .order_by("submission_id", "position")
+    )
+    if connections[using].vendor != "postgresql":
+        yield from answers.values_list("submission_id", "key", "value")
+        return
+    loads = json.loads
+    for submission_id, key, text, other in answers.values_list(
+        "submission_id", "key", _STRING_TEXT, _OTHER_JSON
+    ):
+        if text is None:  # a number, a list, an object, JSON null or SQL NULL
+            text = None if other is None else loads(other)
+        yield submission_id, key, text
 
 
 def _as_list(value: Any) -> list[Any]:

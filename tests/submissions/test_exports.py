@@ -320,6 +320,71 @@ class TestFromTheDatabase:
 
         assert columns == [ExportColumn(key="q1", label="Full name")]
 
+    def test_equal_times_order_columns_by_id_then_position_and_label_by_latest(self):
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        # Three submissions at one moment, one later; the tie-breaks are the
+        # export's row order: (submitted_at, id, position).
+        a = FormSubmissionFactory(event__received_at=t0)
+        b = FormSubmissionFactory(event__received_at=t0)
+        c = FormSubmissionFactory(event__received_at=t0)
+        later = FormSubmissionFactory(event__received_at=t0 + timedelta(seconds=1))
+        FormAnswerFactory(submission=b, position=0, key="y", label="Y from b")
+        FormAnswerFactory(submission=b, position=1, key="x", label="X from b")
+        FormAnswerFactory(submission=a, position=3, key="z", label="Z from a")
+        FormAnswerFactory(submission=a, position=5, key="x", label="X from a")
+        FormAnswerFactory(submission=c, position=0, key="z", label="Z from c")
+        FormAnswerFactory(submission=c, position=1, key="z", label="Z again in c")
+        FormAnswerFactory(submission=later, position=0, key="w", label="")
+
+        columns = submission_export_columns(submissions=submission_export_queryset())
+
+        assert columns == [
+            ExportColumn(key="z", label="Z again in c"),
+            ExportColumn(key="x", label="X from b"),
+            ExportColumn(key="y", label="Y from b"),
+            ExportColumn(key="w", label=""),
+        ]
+
+    def test_columns_of_a_filtered_set_ignore_other_submissions(self):
+        demo, other = BotFactory(), BotFactory()
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        submission_with_answers({"mine": 1}, event__bot=demo, event__received_at=t0)
+        submission_with_answers({"theirs": 1}, event__bot=other, event__received_at=t0)
+
+        assert submission_export_columns(
+            submissions=submission_export_queryset(bot=demo)
+        ) == [ExportColumn(key="mine", label="Mine")]
+        assert (
+            submission_export_columns(
+                submissions=submission_export_queryset(handler_name="nobody")
+            )
+            == []
+        )
+
+    def test_every_json_type_comes_back_as_stored(self):
+        values = {
+            "text": 'héllo, "world"',
+            "empty": "",
+            "int": 7,
+            "negative": -5,
+            "float": 1.5,
+            "true": True,
+            "false": False,
+            "null": None,
+            "list": ["a", 2, None],
+            "object": {"b": [1, {"c": "d"}]},
+            "quoted_number": "12",
+            "json_looking": '{"not": "parsed"}',
+        }
+        submission_with_answers(values)
+
+        (row,) = submission_export_iter(submissions=submission_export_queryset())
+
+        assert row.answers == values
+        assert {key: type(value) for key, value in row.answers.items()} == {
+            key: type(value) for key, value in values.items()
+        }
+
     def test_filters_by_bot_handler_and_time(self):
         demo, other = BotFactory(), BotFactory()
         t0 = datetime(2025, 1, 1, tzinfo=UTC)
