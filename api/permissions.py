@@ -20,6 +20,12 @@ class ViewModelPermissions(DjangoModelPermissions):
         "GET": ["%(app_label)s.view_%(model_name)s"],
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
+        # The API is read only: a write gets 405 whoever asks, not a 403
+        # that would suggest some permission could allow it.
+        "POST": [],
+        "PUT": [],
+        "PATCH": [],
+        "DELETE": [],
     }
 
 

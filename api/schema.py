@@ -28,8 +28,15 @@ from handlers.wire import MAX_ID_LENGTH, MAX_TYPE_LENGTH
 
 
 class ApiErrorSerializer(serializers.Serializer):
-    """Every read API error: a ``detail`` sentence, and per-parameter messages on 400."""
+    """Every read API error: a code, a ``detail`` sentence, and per-parameter messages on 400."""
 
+    error = serializers.CharField(
+        help_text=(
+            "A stable code: `invalid_query`, `not_authenticated`, "
+            "`authentication_failed`, `permission_denied`, `not_found`, "
+            "`method_not_allowed` or `not_acceptable`."
+        )
+    )
     detail = serializers.CharField(help_text="What went wrong, in a sentence.")
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),

@@ -42,27 +42,36 @@ def _messages(value: Any) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, with a ``detail`` sentence on validation errors too.
+    """DRF's handler, answering ``{"error": code, "detail": sentence}`` like the webhook.
 
-    A 400 keeps DRF's per-parameter messages under ``errors`` and sums them
-    up in ``detail``: ``{"detail": "Invalid query parameters: since: ...",
-    "errors": {"since": ["..."]}}``.
+    ``error`` is DRF's machine-readable code (``not_authenticated``,
+    ``authentication_failed``, ``permission_denied``, ``not_found``,
+    ``method_not_allowed``, ``not_acceptable``); a 400 is ``invalid_query``,
+    with DRF's per-parameter messages under ``errors`` summed up in
+    ``detail``: ``{"error": "invalid_query", "detail": "Invalid query
+    parameters: since: ...", "errors": {"since": ["..."]}}``.
     """
     response = exception_handler(exc, context)
-    if response is None or (
-        isinstance(response.data, dict) and "detail" in response.data
-    ):
-        return response
-    response.data = {
-        "detail": f"Invalid query parameters: {_messages(response.data)}",
-        "errors": response.data,
-    }
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(data, dict) and "detail" in data:
+        detail = data["detail"]
+        response.data = {
+            "error": getattr(detail, "code", None) or "error",
+            "detail": str(detail),
+        }
+    else:
+        response.data = {
+            "error": "invalid_query",
+            "detail": f"Invalid query parameters: {_messages(data)}",
+            "errors": data,
+        }
     return response
 
 
 class ReadOnlyAPIViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [ViewModelPermissions]
-    lookup_value_regex = r"[0-9]+"
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler

@@ -6,6 +6,7 @@ No session authentication, so no CSRF check: the bearer JWT is the
 credential. Every error is ``{"error": code, "detail": sentence}``.
 """
 
+import re
 import time
 from typing import Any
 
@@ -25,7 +26,17 @@ from submissions.selectors import bot_get_active
 from submissions.services import IncomingRequest
 
 REDACTED = "[redacted]"
-SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+#: Header names whose values are credentials (Authorization, Cookie, X-Api-Key,
+#: X-Auth-Token, X-Hub-Signature, X-Jwt-Assertion, X-Client-Key...).
+SECRET_HEADER_RE = re.compile(
+    r"auth|cookie|token|secret|passw|credential|session|signature|assertion|jwt"
+    r"|(?:api|access|client|private|secret)[-_]?key",
+    re.IGNORECASE,
+)
+#: Values that are credentials whatever their header: an HTTP auth scheme
+#: followed by something, or a JWT's three base64url segments.
+AUTH_SCHEME_RE = re.compile(r"(bearer|basic|token|digest|negotiate)\s+\S", re.I)
+JWT_RE = re.compile(r"[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 
 
 class AlwaysJSON(BaseContentNegotiation):
@@ -43,13 +54,18 @@ class AlwaysJSON(BaseContentNegotiation):
 def redact_headers(headers: Any) -> dict[str, str]:
     """Request headers for storage, credentials replaced (the auth scheme is kept).
 
+    A value is a credential when its header's name says so, or when it looks
+    like one (``Bearer ...``, ``Basic ...``, a JWT) under any name.
     NUL characters become U+FFFD: PostgreSQL cannot store them in JSON.
     """
     out = {}
     for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
-            scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
-            value = f"{scheme} {REDACTED}" if scheme else REDACTED
+        stripped = value.strip()
+        scheme = AUTH_SCHEME_RE.match(stripped)
+        if scheme:
+            value = f"{stripped.split(None, 1)[0]} {REDACTED}"
+        elif SECRET_HEADER_RE.search(name) or JWT_RE.fullmatch(stripped):
+            value = REDACTED
         out[name.replace("\x00", "\ufffd")] = value.replace("\x00", "\ufffd")
     return out
 

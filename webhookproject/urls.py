@@ -8,3 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
 ]
+
+handler404 = "webhookproject.errors.not_found"
+handler500 = "webhookproject.errors.server_error"

@@ -93,4 +93,25 @@ def test_a_forged_cursor_is_404_json(client_for_reader, bot, cursor):
     response = client_for_reader.get(f"/api/events/?cursor={quote(cursor)}")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Invalid cursor"}
+    assert response.json() == {"error": "not_found", "detail": "Invalid cursor"}
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "abc", "1.5", "٢"])
+def test_a_bad_page_size_is_400_json(client_for_reader, bot, size):
+    WebhookEvent.objects.create(bot=bot)
+
+    response = client_for_reader.get("/api/events/", {"page_size": size})
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "invalid_query"
+    assert "page_size" in body["errors"]
+
+
+def test_a_page_size_above_the_cap_is_capped(client_for_reader, bot):
+    WebhookEvent.objects.bulk_create([WebhookEvent(bot=bot) for _ in range(502)])
+
+    response = client_for_reader.get("/api/events/", {"page_size": "10000"})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 500

@@ -2,6 +2,7 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
+from submissions.models import FormSubmission, WebhookEvent
 from tests.api.conftest import EXPORT_PERMISSION, token_client
 from tests.factories import submission_with_answers
 
@@ -29,6 +30,7 @@ def test_anonymous_gets_401_with_a_challenge(stored, url):
         assert response.status_code == 401
         assert response["WWW-Authenticate"] == "Token"
         assert response["Content-Type"] == "application/json"
+        assert response.json()["error"] == "not_authenticated"
         assert "credentials were not provided" in response.json()["detail"]
 
 
@@ -39,7 +41,10 @@ def test_an_unknown_token_gets_401(stored):
     response = client.get("/api/submissions/")
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid token."}
+    assert response.json() == {
+        "error": "authentication_failed",
+        "detail": "Invalid token.",
+    }
 
 
 @pytest.mark.parametrize("url", URLS)
@@ -51,7 +56,8 @@ def test_staff_without_the_view_permission_gets_403(make_user, stored, url):
 
     assert response.status_code == 403
     assert response.json() == {
-        "detail": "You do not have permission to view these records."
+        "error": "permission_denied",
+        "detail": "You do not have permission to view these records.",
     }
 
 
@@ -99,9 +105,21 @@ def test_csv_with_the_export_permission(client_for_exporter, stored):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
 
 
-def test_writes_are_refused(client_for_exporter, stored):
-    assert client_for_exporter.post("/api/submissions/", {}).status_code == 403
-    assert client_for_exporter.delete(stored["/api/events/"]).status_code == 403
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_writes_are_405_for_readers_and_superusers_alike(
+    client_for_exporter, make_user, stored, method
+):
+    superuser = token_client(
+        User.objects.create_superuser("root-405", password="x" * 20)
+    )
+    for client in (client_for_exporter, superuser):
+        for target in ("/api/submissions/", stored["/api/events/"]):
+            response = getattr(client, method)(target, {})
+
+            assert response.status_code == 405
+            assert response.json()["error"] == "method_not_allowed"
+    assert FormSubmission.objects.count() == 1
+    assert WebhookEvent.objects.count() == 1
 
 
 def test_the_webhook_keeps_its_own_authentication(api_client, deliver, bot):

@@ -110,7 +110,21 @@ def test_missing_detail_is_404_json(client_for_reader, data):
     response = client_for_reader.get(f"{URL}999999/")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "No FormSubmission matches the given query."}
+    assert response.json() == {
+        "error": "not_found",
+        "detail": "No FormSubmission matches the given query.",
+    }
+
+
+@pytest.mark.parametrize("path", ["abc/", "1e3/", "%C3%A9/", "1/extra/", ""])
+def test_every_404_under_api_is_json(client_for_reader, data, path):
+    target = f"{URL}{path}" if path else "/api/"
+
+    response = client_for_reader.get(target)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "not_found"
 
 
 @pytest.mark.parametrize(

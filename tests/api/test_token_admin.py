@@ -53,3 +53,51 @@ def test_the_key_is_on_the_tokens_own_page(admin_client_, make_user):
 
     assert page.status_code == 200
     assert token.key in page.content.decode()
+
+
+@pytest.fixture
+def token_keeper(make_user) -> tuple[User, Client]:
+    """Staff with every token permission, but not a superuser."""
+    keeper = make_user(
+        "keeper",
+        "api.add_apitoken",
+        "api.view_apitoken",
+        "api.change_apitoken",
+        "api.delete_apitoken",
+        is_staff=True,
+    )
+    client = Client()
+    client.force_login(keeper)
+    return keeper, client
+
+
+def test_staff_cannot_mint_a_token_for_someone_else(token_keeper):
+    keeper, client = token_keeper
+    root = User.objects.create_superuser("root", password="x" * 20)
+
+    refused = client.post(f"{CHANGELIST}add/", {"user": root.pk})
+    own = client.post(f"{CHANGELIST}add/", {"user": keeper.pk})
+
+    assert refused.status_code == 200  # the form again, with an error
+    assert "Select a valid choice" in refused.content.decode()
+    assert not Token.objects.filter(user=root).exists()
+    assert own.status_code == 302
+    assert Token.objects.filter(user=keeper).exists()
+
+
+def test_staff_never_see_another_users_key(token_keeper):
+    keeper, client = token_keeper
+    root = User.objects.create_superuser("root", password="x" * 20)
+    theirs = Token.objects.create(user=root)
+    mine = Token.objects.create(user=keeper)
+
+    listed = client.get(CHANGELIST).content.decode()
+    their_page = client.get(f"{CHANGELIST}{root.pk}/change/")
+    my_page = client.get(f"{CHANGELIST}{keeper.pk}/change/")
+
+    assert "keeper" in listed
+    assert "root" not in listed
+    assert their_page.status_code == 302  # "does not exist", back to the index
+    assert theirs.key not in their_page.content.decode()
+    assert my_page.status_code == 200
+    assert mine.key in my_page.content.decode()

@@ -96,6 +96,29 @@ def test_stored_headers_never_hold_the_token(deliver, bot):
     assert token not in json.dumps(event.headers)
 
 
+def test_credentials_under_any_header_are_never_stored(deliver, bot):
+    jwt = sign_token(bot.secret)
+    deliver(
+        DIVIDE,
+        HTTP_X_JWT_ASSERTION="a.b.c-but-long-enough",
+        HTTP_X_CLIENT_KEY="ck-1",
+        HTTP_X_FORWARDED_AUTHORIZATION="Basic dXNlcjpwYXNz",
+        HTTP_X_UPSTREAM=jwt,
+        HTTP_X_PROXY_CREDS="Bearer abc.def",
+        HTTP_IDEMPOTENCY_KEY="key-7",
+        HTTP_X_REQUEST_ID="req-1",
+    )
+    headers = only_event().headers
+    assert headers["X-Jwt-Assertion"] == "[redacted]"
+    assert headers["X-Client-Key"] == "[redacted]"
+    assert headers["X-Forwarded-Authorization"] == "Basic [redacted]"
+    assert headers["X-Upstream"] == "[redacted]"  # JWT-shaped, whatever the name
+    assert headers["X-Proxy-Creds"] == "Bearer [redacted]"
+    assert headers["Idempotency-Key"] == "key-7"
+    assert headers["X-Request-Id"] == "req-1"
+    assert jwt not in json.dumps(headers)
+
+
 def test_list_form_values_keep_order_labels_and_types(deliver):
     payload = {
         "handler": "save-form",
