@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -240,12 +241,29 @@ def start_gunicorns(
         server.wait(timeout=30)
 
 
+def server_log(
+    tmp_path: Path, port: int, until: Callable[[list[dict]], bool]
+) -> list[dict]:
+    """The JSON objects a server logged, one per line (all lines must be JSON).
+
+    A server writes a request's access line after answering it: read again
+    until ``until(lines)`` holds, for a few seconds at most.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        text = (tmp_path / f"gunicorn-{port}.log").read_text()
+        lines = [json.loads(line) for line in text.splitlines() if line]
+        if until(lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="several servers on one database: the PostgreSQL run of the suite",
 )
 @pytest.mark.django_db(transaction=True)
-def test_two_gunicorns_share_one_postgresql(start_gunicorns):
+def test_two_gunicorns_share_one_postgresql(start_gunicorns, tmp_path):
     bot = BotFactory(slug="fleet")
     first, second = start_gunicorns(database_url())
 
@@ -265,13 +283,32 @@ def test_two_gunicorns_share_one_postgresql(start_gunicorns):
         return request(port, "POST", "/webhooks/fleet/", body, headers)
 
     ids = [f"d-{n}" for n in range(40)]
-    # Every delivery goes to one server; the first half also has a copy sent
-    # at the same moment to the other, as a bot retrying through a load
-    # balancer would.
-    jobs = [((first, second)[n % 2], i) for n, i in enumerate(ids)]
-    jobs += [((second, first)[n % 2], i) for n, i in enumerate(ids[:20])]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(lambda job: (job[1], *post(*job)), jobs))
+
+    def deliver_twice(delivery_id: str, ports: tuple[int, int]) -> list[tuple]:
+        # A delivery and its copy, released together at the two servers, as
+        # a bot retrying through a load balancer would send them: the two
+        # inserts race for the unique constraint in two processes.
+        gate = threading.Barrier(2)
+
+        def one(port: int) -> tuple:
+            gate.wait()
+            return (delivery_id, *post(port, delivery_id))
+
+        with ThreadPoolExecutor(max_workers=2) as pair:
+            return list(pair.map(one, ports))
+
+    # The first half: pairs across both servers; the second half: once each.
+    jobs = [
+        (i, (first, second) if n % 2 else (second, first))
+        for n, i in enumerate(ids[:20])
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = [
+            a for pair in pool.map(lambda j: deliver_twice(*j), jobs) for a in pair
+        ]
+        answers += pool.map(
+            lambda n: (ids[n], *post((first, second)[n % 2], ids[n])), range(20, 40)
+        )
 
     originals = {
         e.delivery_id: e for e in WebhookEvent.objects.filter(duplicate_of=None)
@@ -302,6 +339,22 @@ def test_two_gunicorns_share_one_postgresql(start_gunicorns):
     assert json.loads(body) == originals[ids[0]].response_body
     assert headers["X-Webhook-Original-Event-Id"] == str(originals[ids[0]].pk)
 
+    # One JSON log line per delivery, across both servers, with its fields.
+    def intake(lines: list[dict]) -> list[dict]:
+        return [line for line in lines if line["logger"] == "submissions.intake"]
+
+    logs = {port: server_log(tmp_path, port, until=bool) for port in (first, second)}
+    deliveries = [line for lines in logs.values() for line in intake(lines)]
+    assert len(deliveries) == len(answers) + 1
+    logged = {line["event_id"]: line for line in deliveries}
+    for event in WebhookEvent.objects.all():
+        line = logged[event.pk]
+        assert (line["bot"], line["handler"]) == ("fleet", "save-form")
+        assert (line["status"], line["response_status"]) == (
+            event.status,
+            event.response_status,
+        )
+
 
 def test_whitenoise_serves_the_admin_assets_under_hashed_names(
     start_gunicorns, tmp_path
@@ -321,3 +374,17 @@ def test_whitenoise_serves_the_admin_assets_under_hashed_names(
     assert "immutable" in headers["Cache-Control"]
     assert headers.get("Content-Encoding") == "gzip"
     assert len(css) > 100
+
+    # gunicorn's own lines are JSON too: the access log has both requests.
+    def access(lines: list[dict]) -> list[str]:
+        return [
+            line["message"] for line in lines if line["logger"] == "gunicorn.access"
+        ]
+
+    css_path = stylesheet[1].decode()
+    log = server_log(
+        tmp_path, port, until=lambda lines: any(css_path in m for m in access(lines))
+    )
+    assert any('"GET /admin/login/ HTTP/1.1" 200' in m for m in access(log))
+    assert any(f'"GET {css_path} HTTP/1.1" 200' in m for m in access(log))
+    assert any(line["logger"] == "gunicorn.error" for line in log)
