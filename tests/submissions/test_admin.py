@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
+from django.core.paginator import EmptyPage
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,6 +20,7 @@ from submissions.selectors import table_row_estimate
 from tests.factories import (
     BotFactory,
     FormAnswerFactory,
+    FormSubmissionFactory,
     WebhookEventFactory,
     bulk_submissions,
     submission_with_answers,
@@ -617,3 +619,97 @@ class TestEstimatedCount:
         counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
         assert len(counts) == 1  # the filtered count, never the full one
         assert "status" in counts[0]
+
+
+class TestCappedCount:
+    @pytest.fixture
+    def cap_at_3(self, monkeypatch):
+        monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 3)
+        monkeypatch.setattr(submissions_admin.FormSubmissionAdmin, "list_per_page", 2)
+
+    def test_a_big_filtered_list_is_counted_up_to_the_cap(self, cap_at_3, bot):
+        bulk_submissions(5, bot=bot, answers=lambda i: {"a": i})
+        filtered = FormSubmission.objects.filter(bot=bot).order_by("-submitted_at")
+
+        with CaptureQueriesContext(connection) as queries:
+            paginator = EstimatedCountPaginator(filtered, 2)
+            count = paginator.count
+
+        assert count == 3
+        assert str(count) == "3+"
+        assert paginator.capped
+        assert "LIMIT 4" in queries[0]["sql"].upper()
+        # Pages past the cap still open, with the rows that are there.
+        assert [s.pk for s in paginator.page(3).object_list] == [
+            s.pk for s in filtered[4:6]
+        ]
+
+    def test_a_list_within_the_cap_is_exact(self, cap_at_3, bot):
+        bulk_submissions(3, bot=bot, answers=lambda i: {"a": i})
+        paginator = EstimatedCountPaginator(FormSubmission.objects.filter(bot=bot), 2)
+
+        assert paginator.count == 3
+        assert str(paginator.count) == "3"
+        assert not paginator.capped
+        with pytest.raises(EmptyPage):
+            paginator.page(3)
+
+    def test_the_changelist_says_capped_counts_honestly_and_pages_work(
+        self, cap_at_3, admin_client, bot
+    ):
+        made = bulk_submissions(7, bot=bot, answers=lambda i: {"note": f"invoice {i}"})
+        newest_first = sorted(made, key=lambda s: s.submitted_at, reverse=True)
+
+        first = admin_client.get(SUBMISSIONS, {"q": "invoice"})
+        beyond = admin_client.get(SUBMISSIONS, {"q": "invoice", "p": "4"})
+
+        text = first.content.decode()
+        assert "3+ results" in text
+        assert "3+ form submissions" in text
+        assert "?p=2&amp;q=invoice" in text  # the page links
+        assert [s.pk for s in first.context["cl"].result_list] == [
+            s.pk for s in newest_first[:2]
+        ]
+        assert beyond.status_code == 200
+        assert [s.pk for s in beyond.context["cl"].result_list] == [newest_first[6].pk]
+
+
+class TestCommonWordSearch:
+    def test_a_common_word_walks_the_newest_submissions(
+        self, monkeypatch, admin_client, bot
+    ):
+        monkeypatch.setattr(
+            submissions_admin, "table_row_estimate", lambda **kwargs: 10
+        )
+        made = bulk_submissions(
+            6,
+            bot=bot,
+            answers=lambda i: {"note": "an invoice" if i % 2 else "a receipt"},
+        )
+        other = FormSubmissionFactory(event__bot=bot, conversation_id="invoice")
+
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(SUBMISSIONS, {"q": "invoice"})
+
+        found = {s.pk for s in response.context["cl"].result_list}
+        assert found == {made[1].pk, made[3].pk, made[5].pk, other.pk}
+        page = [q["sql"] for q in queries if "ORDER BY" in q["sql"].upper()]
+        uses_walk = any("EXISTS" in sql.upper() for sql in page)
+        # The walk only on PostgreSQL, where OFFSET 0 steers the planner.
+        assert uses_walk == (connection.vendor == "postgresql")
+        if uses_walk:
+            assert any("OFFSET 0" in sql.upper() for sql in page)
+
+    def test_a_rare_word_collects_its_matches(self, monkeypatch, admin_client, bot):
+        monkeypatch.setattr(
+            submissions_admin, "table_row_estimate", lambda **kwargs: 1_000_000
+        )
+        made = bulk_submissions(
+            4, bot=bot, answers=lambda i: {"note": "invoice" if i == 2 else "x"}
+        )
+
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(SUBMISSIONS, {"q": "invoice"})
+
+        assert [s.pk for s in response.context["cl"].result_list] == [made[2].pk]
+        assert not any("OFFSET 0" in q["sql"].upper() for q in queries)
