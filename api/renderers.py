@@ -6,7 +6,7 @@ from rest_framework.renderers import BaseRenderer
 class CSVRenderer(BaseRenderer):
     """Makes ``?format=csv`` and ``Accept: text/csv`` select CSV, and documents it.
 
-    The view streams the file itself (``api.exports``); a ``Response`` never
+    The view streams the file itself (``submissions.downloads``); a ``Response`` never
     reaches this renderer, errors included (they are rendered as JSON).
     """
 

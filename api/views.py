@@ -18,7 +18,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from api.exports import submission_csv_response
 from api.filters import SubmissionFilter, WebhookEventFilter
 from api.pagination import EventCursorPagination, SubmissionCursorPagination
 from api.permissions import CanExportCSV, ViewModelPermissions
@@ -29,6 +28,7 @@ from api.serializers import (
     WebhookEventDetailSerializer,
     WebhookEventSerializer,
 )
+from submissions.downloads import submission_csv_response
 from submissions.exports import ExportOptions
 from submissions.models import FormAnswer, FormSubmission, WebhookEvent
 

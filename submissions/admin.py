@@ -31,13 +31,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from submissions.dispatch import REPLAYABLE, webhook_event_replay
-from submissions.exports import (
-    ExportOptions,
-    csv_chunks,
-    csv_rows,
-    csv_streaming_response,
-    export_filename,
-)
+from submissions.downloads import submission_csv_response
+from submissions.exports import ExportOptions
 from submissions.models import (
     Bot,
     FormAnswer,
@@ -46,12 +41,7 @@ from submissions.models import (
     WebhookEvent,
     generate_secret,
 )
-from submissions.selectors import (
-    submission_export_columns,
-    submission_export_iter,
-    submission_handler_names,
-    table_row_estimate,
-)
+from submissions.selectors import submission_handler_names, table_row_estimate
 from submissions.services import bot_rotate_secret
 from submissions.values import value_as_text
 
@@ -837,15 +827,8 @@ class FormSubmissionAdmin(ExactSearchMixin, admin.ModelAdmin):
         options: ExportOptions,
         handler: str | None = None,
     ) -> HttpResponse:
-        columns = submission_export_columns(submissions=queryset)
-        rows = csv_rows(
-            columns=columns,
-            submissions=submission_export_iter(submissions=queryset),
-            options=options,
-        )
-        return csv_streaming_response(
-            csv_chunks(rows, excel=options.excel),
-            filename=export_filename(handler_name=handler),
+        return submission_csv_response(
+            submissions=queryset, options=options, handler_name=handler
         )
 
     @admin.action(description="Export selected to CSV", permissions=["export"])

@@ -1,4 +1,8 @@
-"""The submissions list as CSV: the export feature's file, streamed."""
+"""Form submissions as a CSV download: the export feature's file, streamed.
+
+One function for the admin's export actions and the read API's
+``?format=csv``, so both always send the file ``export_submissions`` writes.
+"""
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
