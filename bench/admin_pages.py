@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     middle = FormSubmission.objects.order_by("pk")[args.submissions // 2]
     conversation = middle.conversation_id
     email = middle.answers.get(key="email").value_text
-    week = (timezone.now() - timedelta(days=7)).date().isoformat()
+    # As the admin's own "Past 7 days" link writes it: midnight, with its offset.
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    week = quote((midnight - timedelta(days=7)).isoformat(sep=" "))
     total = WebhookEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
     say(f"events up to #{total:,}; timing {args.runs} runs per page")
     results = []
