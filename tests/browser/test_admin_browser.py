@@ -202,3 +202,35 @@ def test_log_in_filter_open_and_export(live_server, page: Page, artefacts: Path)
     assert rows[0][6:] == ["name", "comment", "total", "formula"]
     assert not selected.read_bytes().startswith(b"\xef\xbb\xbf")
     assert os.listdir(artefacts)  # screenshots kept for people to look at
+
+
+def test_the_api_docs_page_lists_and_runs_the_endpoints(
+    live_server, page: Page, artefacts: Path
+):
+    bot = BotFactory(slug="demo", name="Demo bot")
+    User.objects.create_superuser("admin", password=PASSWORD)
+    send(live_server, "name=Ada", conversation="conv-docs")
+
+    # A staff session is enough for the docs page to call the API.
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text("admin")
+
+    page.goto(f"{live_server.url}/api/docs/")
+    paths = page.locator(".opblock-summary-path")
+    expect(paths.filter(has_text="/webhooks/{bot_slug}/")).to_have_count(1)
+    expect(paths.filter(has_text=re.compile(r"^/api/submissions/$"))).to_have_count(1)
+    expect(paths.filter(has_text=re.compile(r"^/api/events/$"))).to_have_count(1)
+    page.screenshot(path=artefacts / "10-api-docs.png", full_page=True)
+
+    operation = page.locator("#operations-submissions-api_submissions_list")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    live = operation.locator(".live-responses-table .response")
+    expect(live.locator(".response-col_status")).to_contain_text("200")
+    expect(live.locator(".response-col_description")).to_contain_text("conv-docs")
+    expect(live.locator(".response-col_description")).to_contain_text(bot.slug)
+    page.screenshot(path=artefacts / "11-api-docs-try.png", full_page=True)
