@@ -63,15 +63,20 @@ def database_exists(url: str) -> bool:
     return row is not None
 
 
-def database_recreate(url: str) -> None:
-    """Drop and create the database in ``url``; its name must contain 'bench'."""
+def database_recreate(url: str, *, marker: str = "bench") -> str:
+    """Drop and create the database in ``url``; its name must contain ``marker``.
+
+    Returns the name. The marker keeps the scripts off any database that is
+    not theirs: ``bench`` for the benchmarks, ``soak`` for the soak test.
+    """
     import psycopg
     from psycopg import sql
 
     params, name = _pg_params(url)
-    if "bench" not in name:
+    if marker not in name:
         raise BenchError(
-            f"Refusing to drop {name!r}: benchmark database names contain 'bench'."
+            f"Refusing to drop {name!r}: this script's database names contain "
+            f"{marker!r}."
         )
     with psycopg.connect(**params, autocommit=True) as conn:
         conn.execute(
@@ -80,6 +85,26 @@ def database_recreate(url: str) -> None:
             )
         )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def sample_delivery(index: int, *, tag: str, handler: str) -> tuple[str, bytes]:
+    """Delivery ``index`` of a run: its id and compact JSON body, three answers."""
+    from handlers.wire import build_payload
+
+    delivery_id = f"{tag}-{index:07d}"
+    payload = build_payload(
+        handler_name=handler,
+        form_values={
+            "name": f"{tag.title()} user {index}",
+            "email": f"user{index}@example.com",
+            "rating": index % 5 + 1,
+        },
+        conversation_id=f"{tag}-conversation-{index % 97}",
+        user_id=f"{tag}-user-{index}",
+        delivery_id=delivery_id,
+    )
+    return delivery_id, json.dumps(payload, separators=(",", ":")).encode()
 
 
 def query_one(url: str, query: str) -> Any:

@@ -45,6 +45,7 @@ from bench.common import (
     django_setup,
     manage,
     median,
+    sample_delivery,
     say,
     write_results,
 )
@@ -66,25 +67,14 @@ def wrk_binary() -> str:
     return found
 
 
-def deliveries_write(
-    path: Path, *, count: int, secret: str, tag: str, sign: Any, build: Any
-) -> None:
+def deliveries_write(path: Path, *, count: int, secret: str, tag: str) -> None:
+    """Sign ``count`` deliveries for one run: ``token<TAB>body`` per line, for wrk."""
+    from submissions.tokens import sign_token
+
     with path.open("w") as out:
         for index in range(count):
-            delivery_id = f"{tag}-{index:07d}"
-            payload = build(
-                handler_name=HANDLER,
-                form_values={
-                    "name": f"Bench user {index}",
-                    "email": f"user{index}@example.com",
-                    "rating": index % 5 + 1,
-                },
-                conversation_id=f"bench-conversation-{index % 97}",
-                user_id=f"bench-user-{index}",
-                delivery_id=delivery_id,
-            )
-            body = json.dumps(payload, separators=(",", ":")).encode()
-            token = sign(secret, body=body, lifetime_seconds=3600)
+            _, body = sample_delivery(index, tag=tag, handler=HANDLER)
+            token = sign_token(secret, body=body, lifetime_seconds=3600)
             out.write(f"{token}\t{body.decode()}\n")
 
 
@@ -197,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
     from django.db.models import Count
 
-    from handlers.wire import build_payload
     from submissions.models import Bot, WebhookEvent
-    from submissions.tokens import sign_token
 
     bot = Bot.objects.create(name="Bench", slug=BOT_SLUG)
     connection.close()
@@ -227,8 +215,6 @@ def main(argv: list[str] | None = None) -> int:
             count=2000,
             secret=bot.secret,
             tag="warm",
-            sign=sign_token,
-            build=build_payload,
         )
         for path in (INTAKE_PATH, FLOOR_PATH):  # fill caches, open connections
             wrk_run(
@@ -242,8 +228,6 @@ def main(argv: list[str] | None = None) -> int:
                     count=count,
                     secret=bot.secret,
                     tag=f"r{run}c{level}",
-                    sign=sign_token,
-                    build=build_payload,
                 )
                 for target, path in (("intake", INTAKE_PATH), ("floor", FLOOR_PATH)):
                     measured = wrk_run(

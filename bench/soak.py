@@ -44,6 +44,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import BenchError, database_recreate, sample_delivery
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/webhooks_soak"
 BOT_SLUG = "soak"
@@ -76,42 +81,6 @@ def django_setup(database_url: str) -> None:
     django.setup()
 
 
-def database_recreate(database_url: str) -> str:
-    """Drop and create the database named in ``database_url``; returns its name."""
-    import environ
-    import psycopg
-    from psycopg import sql
-
-    config = environ.Env.db_url_config(database_url)
-    if "postgresql" not in config["ENGINE"]:
-        raise SoakError(
-            f"--database-url must be a PostgreSQL URL, not {database_url!r}."
-        )
-    name = config["NAME"]
-    if "soak" not in name:
-        raise SoakError(
-            f"Refusing to drop the database {name!r}: the soak database's name must "
-            "contain 'soak' (e.g. webhooks_soak)."
-        )
-    params = {
-        "dbname": "postgres",
-        "user": config.get("USER"),
-        "password": config.get("PASSWORD"),
-        "host": config.get("HOST"),
-        "port": str(config.get("PORT") or ""),
-    }
-    with psycopg.connect(
-        **{k: v for k, v in params.items() if v}, autocommit=True
-    ) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)
-            )
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name
-
-
 @dataclass
 class Attempt:
     retry: bool
@@ -142,25 +111,12 @@ class Delivery:
 
 
 def deliveries_sign(*, count: int, secret: str) -> list[Delivery]:
-    from handlers.wire import build_payload
     from submissions.tokens import sign_token
 
     deliveries = []
     for index in range(count):
-        delivery_id = f"soak-{index:06d}"
         handler = FAIL_HANDLER if index % FAIL_EVERY == FAIL_EVERY - 1 else OK_HANDLER
-        payload = build_payload(
-            handler_name=handler,
-            form_values={
-                "name": f"Soak user {index}",
-                "email": f"user{index}@example.com",
-                "rating": index % 5 + 1,
-            },
-            conversation_id=f"soak-conversation-{index % 97}",
-            user_id=f"soak-user-{index}",
-            delivery_id=delivery_id,
-        )
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        delivery_id, body = sample_delivery(index, tag="soak", handler=handler)
         token = sign_token(secret, body=body, lifetime_seconds=TOKEN_LIFETIME_SECONDS)
         deliveries.append(Delivery(delivery_id, handler, body, token))
     return deliveries
@@ -837,7 +793,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from submissions.models import Bot
 
-    name = database_recreate(args.database_url)
+    try:
+        name = database_recreate(args.database_url, marker="soak")
+    except BenchError as exc:
+        raise SoakError(str(exc)) from exc
     call_command("migrate", interactive=False, verbosity=0)
     bot = Bot.objects.create(name="Soak", slug=BOT_SLUG)
     path = reverse("webhook", args=[bot.slug])
