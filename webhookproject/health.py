@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.db import Error as DatabaseError
-from django.db import connections
+from django.db import Error, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 logger = logging.getLogger(__name__)
@@ -28,7 +27,7 @@ def database_ok(alias: str = "default") -> bool:
         with connections[alias].cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except DatabaseError:
+    except Error:  # any database failure, InterfaceError included
         logger.warning("healthz: database %r unreachable", alias, exc_info=True)
         return False
     return True
