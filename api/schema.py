@@ -2,7 +2,7 @@
 
 The webhook endpoint (``submissions.views.WebhookView``) parses its own body
 and answers its own errors, so nothing about it is discoverable; this module
-documents it from ``handlers/wire.py`` and README "Errors" without touching
+documents it from ``handlers/wire.py`` and docs/contract.md "Errors" without touching
 the view: ``WebhookViewExtension`` is found by drf-spectacular through its
 ``target_class`` once ``ApiConfig.ready()`` imports this module. The read
 API's error responses are here too, shared by its views.
@@ -213,7 +213,7 @@ WEBHOOK_REPLY = {
     },
 }
 
-#: Status → (error codes, when). README "Errors"; the codes are handlers/wire.py's,
+#: Status → (error codes, when). docs/contract.md "Errors"; the codes are handlers/wire.py's,
 #: submissions/tokens.py's and submissions/intake.py's.
 WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = {
     400: (

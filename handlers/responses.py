@@ -7,7 +7,7 @@
 
 Items are kept in the order they were added; ``handlers.wire.render_reply``
 turns them into this project's reply JSON, ``{"blocks": [...], "variables":
-{...}}`` (README "Reply contract"). Each ``add_*`` method returns the builder,
+{...}}`` (docs/contract.md, "Reply"). Each ``add_*`` method returns the builder,
 so calls can be chained. Invalid arguments raise ``ValueError`` or
 ``TypeError`` at the call, which the intake records as a handler error.
 """

@@ -1,7 +1,7 @@
 """The wire format: request fields in, reply JSON out. Nothing else knows it.
 
 logicdialog publishes neither the request's field names nor the reply's JSON
-(see README "Request and reply contract"), so every spelling this project
+(see docs/contract.md), so every spelling this project
 accepts or emits lives here; a captured real call changes this module only.
 
 Request body, camelCase first (the vendor SDK is JavaScript), aliases after:

@@ -1,4 +1,4 @@
-"""`manage.py check --deploy` with the README's production environment reports nothing."""
+"""`manage.py check --deploy` with the production environment of docs/deployment.md reports nothing."""
 
 import os
 import secrets

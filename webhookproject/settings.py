@@ -2,8 +2,8 @@
 
 Every value that differs between machines comes from the environment (or a
 `.env` file beside manage.py), read here and nowhere else. The defaults suit
-local development only; README "Settings" lists every variable and
-"Deploying" the production environment.
+local development only; docs/settings.md lists every variable and
+docs/deployment.md the production environment.
 """
 
 from pathlib import Path
@@ -177,7 +177,7 @@ SPECTACULAR_SETTINGS = {
                 "bearerFormat": "JWT",
                 "description": (
                     "A JWT signed (HS256 by default) with the bot's secret; "
-                    'see README "Request and reply contract".'
+                    "see docs/contract.md."
                 ),
             }
         }
@@ -185,7 +185,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Background work (handlers' follow_up). The database backend needs no extra
-# server: run `manage.py db_worker`. See README "Background work" to switch to
+# server: run `manage.py db_worker`. See docs/background-work.md to switch to
 # a broker-backed backend.
 TASKS = {
     "default": {

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 pytestmark = pytest.mark.django_db
 
-README = Path(settings.BASE_DIR) / "README.md"
+CONTRACT = Path(settings.BASE_DIR) / "docs" / "contract.md"
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,8 @@ def schema(tmp_path_factory, django_db_blocker) -> dict:
 
 
 def readme_errors() -> dict[int, set[str]]:
-    """README's "Errors" table: status → error codes."""
-    section = README.read_text().split("### Errors", 1)[1].split("\n## ", 1)[0]
+    """The "Errors" table of docs/contract.md: status → error codes."""
+    section = CONTRACT.read_text().split("\n## Errors", 1)[1].split("\n## ", 1)[0]
     table: dict[int, set[str]] = {}
     for status, codes in re.findall(r"^\| (\d{3}) \| ([^|]+) \|", section, re.M):
         table.setdefault(int(status), set()).update(re.findall(r"`(\w+)`", codes))
