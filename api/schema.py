@@ -217,10 +217,12 @@ WEBHOOK_REPLY = {
 #: submissions/tokens.py's and submissions/intake.py's.
 WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = {
     400: (
-        ["invalid_json", "invalid_payload"],
+        ["invalid_json", "invalid_payload", "disallowed_host"],
         "`invalid_json`: an empty body, not UTF-8, not JSON, or JSON that cannot be "
         "stored faithfully. `invalid_payload`: JSON that is not an object, or a "
-        "known field of the wrong type or length. Stored as `rejected`.",
+        "known field of the wrong type or length, or a delivery id from a header "
+        "or the token that is too long or holds NUL. `disallowed_host`: the Host "
+        "header is not in `DJANGO_ALLOWED_HOSTS`. Stored as `rejected`.",
     ),
     401: (
         [
@@ -246,6 +248,11 @@ WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = {
         "A copy of a delivery whose original is still being handled; with "
         "`Retry-After: 1`. Stored as `duplicate`.",
     ),
+    411: (
+        ["length_required"],
+        "A chunked body the server in front of Django did not decode (gunicorn "
+        "and `runserver` both do); send `Content-Length`. Stored as `rejected`.",
+    ),
     413: (
         ["payload_too_large"],
         "The body is over `WEBHOOK_MAX_BODY_BYTES`; not read beyond what is kept. "
@@ -260,6 +267,12 @@ WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = {
         ["handler_error"],
         "The handler raised; the exception and traceback are on the stored event, "
         "never in the reply. Stored as `failed` with its answers.",
+    ),
+    503: (
+        ["storage_failed"],
+        "The database refused to store the delivery (or its run); logged with the "
+        "request id, and a minimal `rejected` event is kept where the database "
+        "allows; with `Retry-After`. Send it again.",
     ),
 }
 
@@ -289,8 +302,9 @@ stored before anything else happens, then the handler registered under its
 
 Checks run in this order: bot, size, token, content type, JSON, fields. Every
 error is `{"error": "<code>", "detail": "<sentence>"}`; methods other than
-POST get 405 `method_not_allowed`. Every response but `unknown_bot` carries the
-stored event's id in `X-Webhook-Event-Id`.
+POST get 405 `method_not_allowed` (stored as `rejected`). The URL without its
+trailing slash is the same endpoint. Every response but `unknown_bot` carries
+the stored event's id in `X-Webhook-Event-Id`.
 """
 
 webhook_schema = extend_schema(
@@ -393,6 +407,13 @@ webhook_schema = extend_schema(
         ),
     ],
 )
+
+
+def without_url_aliases(endpoints: list[Any], **kwargs: Any) -> list[Any]:
+    """Drop the webhook URL without its trailing slash: the same operation."""
+    return [
+        endpoint for endpoint in endpoints if endpoint[0] != "/webhooks/{bot_slug}"
+    ]
 
 
 class WebhookViewExtension(OpenApiViewExtension):

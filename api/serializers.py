@@ -1,7 +1,7 @@
 """What the read API shows. Bots appear by slug only: secrets never leave the admin.
 
 Stored headers already have their credentials redacted at intake
-(``submissions.views.redact_headers``); they are redacted again here, so a
+(``submissions.incoming.redact_headers``); they are redacted again here, so a
 row stored before a rule was added never shows a credential.
 """
 
@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from submissions.models import FormAnswer, FormSubmission, WebhookEvent
-from submissions.views import redact_headers
+from submissions.incoming import redact_headers
 
 
 def headers_for_display(headers: Any) -> dict[str, str]:

@@ -11,7 +11,8 @@ handler name        ``handler``, ``handlerName``, ``handler_name``
 form values         ``formValues``, ``form_values``
 conversation id     ``conversationId``, ``conversation_id``, ``sessionId``
 user id             ``userId``, ``user_id``
-delivery id         ``id``, ``eventId``, ``event_id``; else header ``Idempotency-Key``
+delivery id         ``id``, ``eventId``, ``event_id``; else header ``Idempotency-Key``;
+                    else the token's ``jti`` claim
 ==================  =============================================
 
 ``formValues`` is an object ``{key: value}`` or a list of objects with
@@ -49,6 +50,8 @@ CONVERSATION_FIELDS = ("conversationId", "conversation_id", "sessionId")
 USER_FIELDS = ("userId", "user_id")
 DELIVERY_FIELDS = ("id", "eventId", "event_id")
 DELIVERY_HEADER = "Idempotency-Key"
+#: The request headers this module reads (kept raw, never the stored copy).
+REQUEST_HEADERS = (DELIVERY_HEADER,)
 ANSWER_KEY_FIELDS = ("key", "name", "id")
 ANSWER_LABEL_FIELDS = ("title", "question", "label")
 ANSWER_TYPE_FIELDS = ("type", "inputType", "input_type")
@@ -310,10 +313,39 @@ def _answers(form_field: str, form: Any) -> tuple[Answer, ...]:
     )
 
 
+def _exact_id(value: str, where: str) -> str:
+    """An id from outside the body, taken exactly as sent or refused.
+
+    Cutting or replacing characters could make two different deliveries
+    share an id, and the second would be taken for a copy of the first.
+    """
+    if len(value) > MAX_ID_LENGTH:
+        raise WireError(
+            "invalid_payload",
+            f"{where} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}.",
+        )
+    if "\x00" in value:  # PostgreSQL text refuses NUL
+        raise WireError("invalid_payload", f"{where} contains a NUL character.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WireError(
+            "invalid_payload", f"{where} contains an unpaired UTF-16 surrogate."
+        ) from None
+    return value
+
+
 def parse_delivery(
-    payload: Mapping[str, Any], *, headers: Mapping[str, str]
+    payload: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str],
+    token_id: Any = None,
 ) -> Delivery:
-    """Read the fields this project uses from a parsed body; see the module docstring."""
+    """Read the fields this project uses from a parsed body; see the module docstring.
+
+    ``headers`` are the raw request headers (``REQUEST_HEADERS`` at least);
+    ``token_id`` is the verified token's ``jti`` claim, if any.
+    """
     field, handler = _pick(payload, HANDLER_FIELDS)
     if handler is None:
         raise WireError(
@@ -333,12 +365,12 @@ def parse_delivery(
         )
     delivery_id = _identifier(payload, DELIVERY_FIELDS)
     if not delivery_id:
-        delivery_id = headers.get(DELIVERY_HEADER, "")[:MAX_ID_LENGTH]
-        if "\x00" in delivery_id:  # PostgreSQL text refuses NUL
-            raise WireError(
-                "invalid_payload",
-                f"The {DELIVERY_HEADER} header contains a NUL character.",
-            )
+        delivery_id = _exact_id(
+            headers.get(DELIVERY_HEADER, ""), f"The {DELIVERY_HEADER} header"
+        )
+    if not delivery_id and isinstance(token_id, str | int):
+        if not isinstance(token_id, bool):
+            delivery_id = _exact_id(str(token_id), "The token's `jti` claim")
     return Delivery(
         handler_name=handler,
         answers=_answers(*_pick(payload, FORM_FIELDS)),

@@ -20,14 +20,14 @@ rejected request keeps at most ``REJECTED_BODY_BYTES`` of its body.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import DatabaseError
+
 from handlers.wire import (
-    MAX_ID_LENGTH,
     Delivery,
     WireError,
     error_body,
@@ -36,10 +36,13 @@ from handlers.wire import (
 )
 from submissions.conf import webhook_settings
 from submissions.dispatch import handler_run_execute, handler_run_take_over
+from submissions.fields import storable_json
+from submissions.incoming import IncomingRequest
 from submissions.models import Bot, WebhookEvent
 from submissions.services import (
-    IncomingRequest,
+    Recorded,
     webhook_event_record_delivery,
+    webhook_event_record_minimal,
     webhook_event_record_rejected,
     webhook_event_set_response,
 )
@@ -54,7 +57,8 @@ JSON_CONTENT_TYPE = "application/json"
 class IntakeResult:
     status_code: int
     body: dict[str, Any]
-    event: WebhookEvent
+    #: None only when the database refused even the minimal event.
+    event: WebhookEvent | None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -72,7 +76,9 @@ class Rejection(Exception):
     ):
         super().__init__(detail)
         self.status_code = status_code
-        self.body = error_body(code, detail)
+        # Details may quote what the caller sent: made storable, the reply
+        # sent and the reply stored are the same text.
+        self.body = storable_json(error_body(code, detail))
         self.headers = headers or {}
         # An authenticated body that parsed but had bad fields keeps its JSON.
         self.payload = payload
@@ -87,6 +93,13 @@ def _check_request(
 ) -> tuple[dict[str, Any], Delivery]:
     """Steps 1-4; returns the parsed payload and delivery, or raises ``Rejection``."""
     conf = webhook_settings()
+    if incoming.length_required:
+        raise Rejection(
+            411,
+            "length_required",
+            "The body came in chunks (Transfer-Encoding: chunked) that this server "
+            "cannot read; send a Content-Length header.",
+        )
     if incoming.body_size > conf.max_body_bytes:
         raise Rejection(
             413,
@@ -126,44 +139,113 @@ def _check_request(
     payload = None
     try:
         payload = parse_json(incoming.raw_body)
-        delivery = parse_delivery(payload, headers=incoming.headers)
+        delivery = parse_delivery(
+            payload, headers=incoming.wire_headers, token_id=claims.get("jti")
+        )
     except WireError as exc:
         raise Rejection(400, exc.code, exc.detail, payload=payload) from None
-    jti = claims.get("jti")
-    if (
-        not delivery.delivery_id
-        and isinstance(jti, str | int)
-        and not isinstance(jti, bool)
-    ):
-        # The last source of a delivery id: the token's own id.
-        delivery = dataclasses.replace(delivery, delivery_id=str(jti)[:MAX_ID_LENGTH])
     return payload, delivery
 
 
 def webhook_delivery_receive(
     *, bot: Bot, incoming: IncomingRequest, started: float
 ) -> IntakeResult:
-    conf = webhook_settings()
+    """Store and answer one POST to ``bot``'s webhook URL; see the module docstring.
+
+    Never raises: a failure to store the delivery (the database refuses or is
+    gone) is logged with the request id and answered 503 ``storage_failed``
+    after a minimal ``rejected`` event is stored in a fresh transaction,
+    where the database still allows it.
+    """
+    try:
+        return _receive(bot=bot, incoming=incoming, started=started)
+    except DatabaseError as exc:
+        return _storage_failed(bot=bot, incoming=incoming, started=started, exc=exc)
+
+
+def webhook_request_refuse(
+    *, bot: Bot, incoming: IncomingRequest, started: float, refusal: Rejection
+) -> IntakeResult:
+    """Store a request refused before its body is looked at (method, host)."""
+    try:
+        return _reject(bot, incoming, started, refusal)
+    except DatabaseError as exc:
+        return _storage_failed(bot=bot, incoming=incoming, started=started, exc=exc)
+
+
+def method_not_allowed(method: str) -> Rejection:
+    return Rejection(
+        405,
+        "method_not_allowed",
+        f"This webhook URL accepts POST only, not {method[:20]}.",
+        headers={"Allow": "POST"},
+    )
+
+
+def disallowed_host(host: str) -> Rejection:
+    return Rejection(
+        400,
+        "disallowed_host",
+        f"The Host header {host[:100]!r} is not one this server answers to "
+        "(DJANGO_ALLOWED_HOSTS); send the request to the server's own name.",
+    )
+
+
+def unknown_bot(slug: str) -> tuple[int, dict[str, str]]:
+    """The reply for a URL slug that names no active bot (nothing is stored)."""
+    return 404, error_body(
+        "unknown_bot", f"No active bot has the webhook URL slug {slug[:100]!r}."
+    )
+
+
+def _reject(
+    bot: Bot, incoming: IncomingRequest, started: float, rejection: Rejection
+) -> IntakeResult:
+    event = webhook_event_record_rejected(
+        bot=bot,
+        incoming=incoming,
+        response_status=rejection.status_code,
+        response_body=rejection.body,
+        body_cap=webhook_settings().rejected_body_bytes,
+        payload=rejection.payload,
+        duration_ms=_elapsed_ms(started),
+    )
+    _log(event, incoming)
+    return IntakeResult(rejection.status_code, rejection.body, event, rejection.headers)
+
+
+def _receive(*, bot: Bot, incoming: IncomingRequest, started: float) -> IntakeResult:
     try:
         payload, delivery = _check_request(bot, incoming)
     except Rejection as rejection:
-        event = webhook_event_record_rejected(
-            bot=bot,
-            incoming=incoming,
-            response_status=rejection.status_code,
-            response_body=rejection.body,
-            body_cap=conf.rejected_body_bytes,
-            payload=rejection.payload,
-            duration_ms=_elapsed_ms(started),
-        )
-        _log(event)
-        return IntakeResult(
-            rejection.status_code, rejection.body, event, rejection.headers
-        )
+        return _reject(bot, incoming, started, rejection)
 
     recorded = webhook_event_record_delivery(
         bot=bot, incoming=incoming, payload=payload, delivery=delivery
     )
+    event = recorded.event
+    try:
+        return _answer(recorded, delivery, incoming, started)
+    except DatabaseError:
+        # Stored, but the run could not be recorded: the event stays
+        # `received`, and a copy of the delivery takes it over after the lease.
+        logger.exception(
+            "recording the run of event %s failed (request %s)",
+            event.pk,
+            incoming.request_id,
+            extra={"request_id": incoming.request_id, "event_id": event.pk},
+        )
+        body = error_body(
+            "storage_failed",
+            f"The delivery is stored as event {event.pk}, but its run could not be "
+            "recorded; send it again for its reply.",
+        )
+        return IntakeResult(STORAGE_FAILED_STATUS, body, event, {"Retry-After": "5"})
+
+
+def _answer(
+    recorded: Recorded, delivery: Delivery, incoming: IncomingRequest, started: float
+) -> IntakeResult:
     event = recorded.event
     if recorded.original is not None:
         headers = {"X-Webhook-Original-Event-Id": str(recorded.original.pk)}
@@ -181,25 +263,66 @@ def webhook_delivery_receive(
                     response_status=taken.status_code,
                     response_body=taken.body,
                 )
-        _log(event)
+        _log(event, incoming)
         return IntakeResult(event.response_status, event.response_body, event, headers)
     result = handler_run_execute(
         event=event, delivery=delivery, response_duration_from=started
     )
-    _log(event)
+    _log(event, incoming)
     return IntakeResult(result.status_code, result.body, event)
 
 
-def _log(event: WebhookEvent) -> None:
+STORAGE_FAILED_STATUS = 503
+
+
+def _storage_failed(
+    *, bot: Bot, incoming: IncomingRequest, started: float, exc: DatabaseError
+) -> IntakeResult:
+    """The floor: answer JSON, log with the request id, keep what the database allows."""
+    logger.error(
+        "storing a delivery to bot %s failed (request %s): %s",
+        bot.slug,
+        incoming.request_id,
+        type(exc).__name__,
+        exc_info=exc,
+        extra={"request_id": incoming.request_id, "bot": bot.slug},
+    )
+    body = error_body(
+        "storage_failed",
+        f"The delivery could not be stored, so it was not processed; send it again. "
+        f"The failure is logged under request id {incoming.request_id}.",
+    )
+    try:
+        event = webhook_event_record_minimal(
+            bot=bot,
+            incoming=incoming,
+            response_status=STORAGE_FAILED_STATUS,
+            response_body=body,
+            error_detail=f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}",
+            duration_ms=_elapsed_ms(started),
+        )
+    except DatabaseError:
+        logger.exception(
+            "storing the minimal event failed too (request %s)",
+            incoming.request_id,
+            extra={"request_id": incoming.request_id},
+        )
+        event = None
+    return IntakeResult(STORAGE_FAILED_STATUS, body, event, {"Retry-After": "5"})
+
+
+def _log(event: WebhookEvent, incoming: IncomingRequest) -> None:
     logger.info(
-        "delivery event=%s bot=%s handler=%s status=%s response=%s duration_ms=%s",
+        "delivery event=%s bot=%s handler=%s status=%s response=%s duration_ms=%s request=%s",
         event.pk,
         event.bot.slug,
         event.handler_name or "-",
         event.status,
         event.response_status,
         event.duration_ms,
+        incoming.request_id,
         extra={
+            "request_id": incoming.request_id,
             "event_id": event.pk,
             "bot": event.bot.slug,
             "handler": event.handler_name,

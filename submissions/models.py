@@ -3,6 +3,8 @@ import secrets
 from django.db import models
 from django.utils import timezone
 
+from submissions.fields import StorableCharField, StorableJSONField, StorableTextField
+
 
 def generate_secret() -> str:
     """A new bot JWT secret: 256 random bits, URL-safe."""
@@ -10,16 +12,16 @@ def generate_secret() -> str:
 
 
 class Bot(models.Model):
-    name = models.CharField(max_length=200)
+    name = StorableCharField(max_length=200)
     slug = models.SlugField(
         max_length=100, unique=True, help_text="The last part of the bot's webhook URL."
     )
-    secret = models.CharField(
+    secret = StorableCharField(
         max_length=255,
         default=generate_secret,
         help_text="The JWT secret shown under Settings → Webhook in logicdialog.",
     )
-    previous_secret = models.CharField(
+    previous_secret = StorableCharField(
         max_length=255,
         blank=True,
         help_text="Still accepted after a rotation, until the bot uses the new secret.",
@@ -51,21 +53,24 @@ class WebhookEvent(models.Model):
 
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="events")
     received_at = models.DateTimeField(default=timezone.now)
-    handler_name = models.CharField(max_length=255, blank=True)
-    status = models.CharField(max_length=16, choices=Status, default=Status.RECEIVED)
-    error_code = models.CharField(max_length=64, blank=True)
-    error_detail = models.TextField(blank=True)
-    traceback = models.TextField(blank=True)
+    handler_name = StorableCharField(max_length=255, blank=True)
+    status = StorableCharField(max_length=16, choices=Status, default=Status.RECEIVED)
+    error_code = StorableCharField(max_length=64, blank=True)
+    error_detail = StorableTextField(blank=True)
+    traceback = StorableTextField(blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    headers = models.JSONField(default=dict, blank=True)
+    headers = StorableJSONField(default=dict, blank=True)
     raw_body = models.BinaryField(blank=True, default=b"")
     body_truncated = models.BooleanField(
         default=False, help_text="Only the first bytes of a rejected body are kept."
     )
-    body_size = models.PositiveIntegerField(default=0)
-    body_sha256 = models.CharField(max_length=64, blank=True)
-    payload = models.JSONField(null=True, blank=True)
-    delivery_id = models.CharField(max_length=255, blank=True)
+    body_size = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Bytes received, or declared by Content-Length when over the limit.",
+    )
+    body_sha256 = StorableCharField(max_length=64, blank=True)
+    payload = StorableJSONField(null=True, blank=True)
+    delivery_id = StorableCharField(max_length=255, blank=True)
     duplicate_of = models.ForeignKey(
         "self",
         null=True,
@@ -74,10 +79,10 @@ class WebhookEvent(models.Model):
         related_name="duplicates",
         help_text="The first delivery with the same delivery id.",
     )
-    conversation_id = models.CharField(max_length=255, blank=True)
-    user_id = models.CharField(max_length=255, blank=True)
+    conversation_id = StorableCharField(max_length=255, blank=True)
+    user_id = StorableCharField(max_length=255, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    response_body = StorableJSONField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
 
     class Meta:
@@ -119,9 +124,9 @@ class FormSubmission(models.Model):
         related_name="submission",
     )
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="submissions")
-    handler_name = models.CharField(max_length=255)
-    conversation_id = models.CharField(max_length=255, blank=True)
-    user_id = models.CharField(max_length=255, blank=True)
+    handler_name = StorableCharField(max_length=255)
+    conversation_id = StorableCharField(max_length=255, blank=True)
+    user_id = StorableCharField(max_length=255, blank=True)
     submitted_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -149,11 +154,11 @@ class FormAnswer(models.Model):
         FormSubmission, on_delete=models.CASCADE, related_name="answers"
     )
     position = models.PositiveIntegerField()
-    key = models.CharField(max_length=255)
-    label = models.TextField(blank=True)
-    input_type = models.CharField(max_length=64, blank=True)
-    value = models.JSONField(null=True, blank=True)
-    value_text = models.TextField(
+    key = StorableCharField(max_length=255)
+    label = StorableTextField(blank=True)
+    input_type = StorableCharField(max_length=64, blank=True)
+    value = StorableJSONField(null=True, blank=True)
+    value_text = StorableTextField(
         blank=True, help_text="The value as text, for search."
     )
 
@@ -188,16 +193,18 @@ class HandlerRun(models.Model):
         WebhookEvent, on_delete=models.CASCADE, related_name="runs"
     )
     attempt = models.PositiveIntegerField()
-    trigger = models.CharField(max_length=16, choices=Trigger, default=Trigger.DELIVERY)
-    handler_name = models.CharField(max_length=255)
+    trigger = StorableCharField(
+        max_length=16, choices=Trigger, default=Trigger.DELIVERY
+    )
+    handler_name = StorableCharField(max_length=255)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     duration_ms = models.FloatField()
-    outcome = models.CharField(max_length=16, choices=Outcome)
-    error_type = models.CharField(max_length=255, blank=True)
-    message = models.TextField(blank=True)
-    traceback = models.TextField(blank=True)
-    reply = models.JSONField(null=True, blank=True)
+    outcome = StorableCharField(max_length=16, choices=Outcome)
+    error_type = StorableCharField(max_length=255, blank=True)
+    message = StorableTextField(blank=True)
+    traceback = StorableTextField(blank=True)
+    reply = StorableJSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["event", "attempt"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from handlers.wire import Delivery
+from submissions.incoming import IncomingRequest
 from submissions.models import (
     Bot,
     FormAnswer,
@@ -20,28 +20,6 @@ from submissions.models import (
     generate_secret,
 )
 from submissions.values import value_as_text
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingRequest:
-    """What the intake needs from one HTTP request, read once by the view.
-
-    ``headers`` are stored, so credentials in them are already redacted;
-    ``authorization`` is the raw header value, used to verify and never stored.
-    """
-
-    received_at: datetime
-    raw_body: bytes
-    body_size: int
-    headers: Mapping[str, str]
-    authorization: str | None
-    content_type: str
-    charset: str | None
-    remote_addr: str | None
-    body_complete: bool = True
-
-    def __repr__(self) -> str:  # never print the credential
-        return f"<IncomingRequest {self.body_size} bytes at {self.received_at:%Y-%m-%dT%H:%M:%S}>"
 
 
 def _event_fields(incoming: IncomingRequest, *, body_cap: int | None) -> dict[str, Any]:
@@ -86,6 +64,37 @@ def webhook_event_record_rejected(
         duration_ms=duration_ms,
         **_event_fields(incoming, body_cap=body_cap),
     )
+
+
+def webhook_event_record_minimal(
+    *,
+    bot: Bot,
+    incoming: IncomingRequest,
+    response_status: int,
+    response_body: dict[str, Any],
+    error_detail: str,
+    duration_ms: float | None = None,
+) -> WebhookEvent:
+    """The least a request leaves when storing it failed: no body, no headers.
+
+    Its own transaction, so it commits whatever state the failed one left.
+    """
+    with transaction.atomic():
+        return WebhookEvent.objects.create(
+            bot=bot,
+            received_at=incoming.received_at,
+            status=WebhookEvent.Status.REJECTED,
+            error_code=response_body.get("error", ""),
+            error_detail=error_detail,
+            body_size=incoming.body_size,
+            body_truncated=incoming.body_size > 0,
+            body_sha256=hashlib.sha256(incoming.raw_body).hexdigest()
+            if incoming.body_complete
+            else "",
+            response_status=response_status,
+            response_body=response_body,
+            duration_ms=duration_ms,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,20 @@
-"""The webhook endpoint: ``POST /webhooks/<bot-slug>/``.
+"""The webhook endpoint: ``POST /webhooks/<bot-slug>/`` (the trailing slash optional).
 
-Glue only: find the bot, read the body once (bounded), hand both to
-``submissions.intake.webhook_delivery_receive`` and render what it returns.
-No session authentication, so no CSRF check: the bearer JWT is the
-credential. Every error is ``{"error": code, "detail": sentence}``.
+Glue only: find the bot, read the request once (``submissions.incoming``),
+hand it to ``submissions.intake`` and render what comes back. Every request
+to a known bot is stored, whatever its method or Host header, and answered
+with ``X-Webhook-Event-Id``. No session authentication, so no CSRF check:
+the bearer JWT is the credential. Every error is
+``{"error": code, "detail": sentence}``.
 """
 
-import re
+from __future__ import annotations
+
 import time
 from typing import Any
 
-from django.http import HttpRequest
-from django.utils import timezone
-from rest_framework.exceptions import APIException, MethodNotAllowed
+from django.core.exceptions import DisallowedHost
+from rest_framework.exceptions import APIException
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -20,23 +22,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from handlers.wire import error_body
-from submissions.conf import webhook_settings
-from submissions.intake import webhook_delivery_receive
-from submissions.selectors import bot_get_active
-from submissions.services import IncomingRequest
-
-REDACTED = "[redacted]"
-#: Header names whose values are credentials (Authorization, Cookie, X-Api-Key,
-#: X-Auth-Token, X-Hub-Signature, X-Jwt-Assertion, X-Client-Key...).
-SECRET_HEADER_RE = re.compile(
-    r"auth|cookie|token|secret|passw|credential|session|signature|assertion|jwt"
-    r"|(?:api|access|client|private|secret)[-_]?key",
-    re.IGNORECASE,
+from submissions.incoming import read_incoming
+from submissions.intake import (
+    IntakeResult,
+    Rejection,
+    disallowed_host,
+    method_not_allowed,
+    unknown_bot,
+    webhook_delivery_receive,
+    webhook_request_refuse,
 )
-#: Values that are credentials whatever their header: an HTTP auth scheme
-#: followed by something, or a JWT's three base64url segments.
-AUTH_SCHEME_RE = re.compile(r"(bearer|basic|token|digest|negotiate)\s+\S", re.I)
-JWT_RE = re.compile(r"[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
+from submissions.selectors import bot_get_active
 
 
 class AlwaysJSON(BaseContentNegotiation):
@@ -51,53 +47,12 @@ class AlwaysJSON(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-def redact_headers(headers: Any) -> dict[str, str]:
-    """Request headers for storage, credentials replaced (the auth scheme is kept).
-
-    A value is a credential when its header's name says so, or when it looks
-    like one (``Bearer ...``, ``Basic ...``, a JWT) under any name.
-    NUL characters become U+FFFD: PostgreSQL cannot store them in JSON.
-    """
-    out = {}
-    for name, value in headers.items():
-        stripped = value.strip()
-        scheme = AUTH_SCHEME_RE.match(stripped)
-        if scheme:
-            value = f"{stripped.split(None, 1)[0]} {REDACTED}"
-        elif SECRET_HEADER_RE.search(name) or JWT_RE.fullmatch(stripped):
-            value = REDACTED
-        out[name.replace("\x00", "\ufffd")] = value.replace("\x00", "\ufffd")
-    return out
-
-
-def read_incoming(request: HttpRequest) -> IncomingRequest:
-    """Read the body once, never more than the cap plus one byte.
-
-    A declared Content-Length over the cap is not read beyond what a rejected
-    event keeps for audit.
-    """
-    conf = webhook_settings()
+def _host_refusal(request: Request) -> Rejection | None:
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > conf.max_body_bytes:
-        raw = request.read(conf.rejected_body_bytes)
-        size, complete = declared, False
-    else:
-        raw = request.read(conf.max_body_bytes + 1)
-        size, complete = len(raw), True
-    return IncomingRequest(
-        received_at=timezone.now(),
-        raw_body=raw,
-        body_size=size,
-        body_complete=complete,
-        headers=redact_headers(request.headers),
-        authorization=request.headers.get("Authorization"),
-        content_type=request.content_type or "",
-        charset=request.content_params.get("charset"),
-        remote_addr=request.META.get("REMOTE_ADDR") or None,
-    )
+        request.get_host()
+    except DisallowedHost:
+        return disallowed_host(request.META.get("HTTP_HOST", ""))
+    return None
 
 
 class WebhookView(APIView):
@@ -108,30 +63,53 @@ class WebhookView(APIView):
     content_negotiation_class = AlwaysJSON
 
     def post(self, request: Request, bot_slug: str) -> Response:
+        return self._receive(request, bot_slug, refusal=None)
+
+    def http_method_not_allowed(
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> Response:
+        return self._receive(
+            request, kwargs["bot_slug"], refusal=method_not_allowed(request.method)
+        )
+
+    # DRF answers OPTIONS with metadata; a bot has no use for it, so it is
+    # refused and stored like any other method but POST.
+    options = http_method_not_allowed
+
+    @property
+    def allowed_methods(self) -> list[str]:  # DRF's `Allow` header
+        return ["POST"]
+
+    def _receive(
+        self, request: Request, bot_slug: str, *, refusal: Rejection | None
+    ) -> Response:
         started = time.perf_counter()
         bot = bot_get_active(slug=bot_slug)
         if bot is None:
-            return Response(
-                error_body(
-                    "unknown_bot",
-                    f"No active bot has the webhook URL slug {bot_slug!r}.",
-                ),
-                status=404,
+            status, body = unknown_bot(bot_slug)
+            return Response(body, status=status)
+        incoming = read_incoming(request)
+        refusal = _host_refusal(request) or refusal
+        if refusal is None:
+            result = webhook_delivery_receive(
+                bot=bot, incoming=incoming, started=started
             )
-        result = webhook_delivery_receive(
-            bot=bot, incoming=read_incoming(request._request), started=started
-        )
-        headers = {"X-Webhook-Event-Id": str(result.event.pk), **result.headers}
-        return Response(result.body, status=result.status_code, headers=headers)
+        else:
+            result = webhook_request_refuse(
+                bot=bot, incoming=incoming, started=started, refusal=refusal
+            )
+        return _render(result)
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, MethodNotAllowed):
-            return Response(
-                error_body("method_not_allowed", "This webhook URL accepts POST only."),
-                status=405,
-            )
         if isinstance(exc, APIException):
             return Response(
                 error_body(exc.default_code, str(exc.detail)), status=exc.status_code
             )
         return super().handle_exception(exc)
+
+
+def _render(result: IntakeResult) -> Response:
+    headers = dict(result.headers)
+    if result.event is not None:
+        headers["X-Webhook-Event-Id"] = str(result.event.pk)
+    return Response(result.body, status=result.status_code, headers=headers)

@@ -50,6 +50,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: answers /healthz before host checks and the HTTPS redirect.
     "webhookproject.health.HealthCheckMiddleware",
+    # Next: a bad Host, a NUL in a query string, HTML error pages under
+    # /api/ and /webhooks/ (webhookproject/edge.py).
+    "webhookproject.edge.EdgeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's static files, from the web process itself (no proxy needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -166,6 +169,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["api.schema.without_url_aliases"],
     "ENUM_NAME_OVERRIDES": {
         "WebhookEventStatus": "submissions.models.WebhookEvent.Status"
     },

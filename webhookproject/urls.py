@@ -5,6 +5,9 @@ from submissions.views import WebhookView
 
 urlpatterns = [
     path("webhooks/<slug:bot_slug>/", WebhookView.as_view(), name="webhook"),
+    # The URL as people paste it, without the slash: a redirect would drop the
+    # POST body, so the same view answers here.
+    path("webhooks/<slug:bot_slug>", WebhookView.as_view(), name="webhook-no-slash"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
 ]

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from handlers.wire import WireError, parse_delivery
 from submissions.conf import DEFAULTS, webhook_settings
 from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
-from submissions.views import REDACTED
+from submissions.incoming import REDACTED
 from tests.factories import BotFactory
 from tests.fixtures.hostile_requests import CASES, HostileCase, Signing
 

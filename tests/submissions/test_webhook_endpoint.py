@@ -368,11 +368,18 @@ def test_unknown_handler_gets_404_but_the_answers_are_stored(deliver):
     ]
 
 
-def test_get_is_not_allowed(api_client, bot):
-    response = api_client.get("/webhooks/demo/")
-    assert_error(response, 405, "method_not_allowed")
-    assert "POST" in response["Allow"]
-    assert not WebhookEvent.objects.exists()
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
+def test_other_methods_are_refused_and_stored(api_client, bot, method):
+    response = api_client.generic(method, "/webhooks/demo/")
+    assert response.status_code == 405
+    if method != "HEAD":
+        assert_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "POST"
+    event = WebhookEvent.objects.get()
+    assert response["X-Webhook-Event-Id"] == str(event.pk)
+    assert event.status == WebhookEvent.Status.REJECTED
+    assert event.error_code == "method_not_allowed"
+    assert event.response_status == 405
 
 
 # --- 500 -----------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""What every request meets first, before Django's own middleware.
+
+Three promises are kept here, in debug mode as in production:
+
+- **A Host outside ``ALLOWED_HOSTS``** is a JSON 400 ``disallowed_host``,
+  never Django's HTML page. A webhook URL of a known bot goes straight to
+  its view, which stores the request and refuses it (the rest of the
+  middleware would raise before the view could).
+- **A NUL character in a query string** (a changelist search or filter) is
+  a 400, never a 500 from a database that refuses NUL. The read API refuses
+  it itself, naming the parameter; webhook URLs read no query string.
+- **Under** ``/webhooks/`` **and** ``/api/`` every error is JSON
+  (``{"error", "detail"}``): Django's HTML pages (its debug pages included)
+  are replaced by ``webhookproject.errors.json_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.core.exceptions import BadRequest, DisallowedHost
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, ResolverMatch, resolve
+
+from handlers.wire import error_body
+from webhookproject.errors import json_error, wants_json
+
+security_logger = logging.getLogger("django.security.DisallowedHost")
+
+WEBHOOK_URL_NAMES = ("webhook", "webhook-no-slash")
+
+
+def _webhook_match(request: HttpRequest) -> ResolverMatch | None:
+    if not request.path_info.startswith("/webhooks/"):
+        return None
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    return match if match.url_name in WEBHOOK_URL_NAMES else None
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    if not request.META.get("QUERY_STRING"):
+        return False
+    return any(
+        "\x00" in key or any("\x00" in value for value in values)
+        for key, values in request.GET.lists()
+    )
+
+
+def _is_json(response: HttpResponse) -> bool:
+    return response.get("Content-Type", "").startswith("application/json")
+
+
+class EdgeMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        webhook = _webhook_match(request)
+        try:
+            request.get_host()
+        except DisallowedHost as exc:
+            security_logger.warning("%s", exc, extra={"status_code": 400})
+            if webhook is not None:
+                response = webhook.func(request, *webhook.args, **webhook.kwargs)
+                return response.render()
+            return JsonResponse(
+                error_body("disallowed_host", str(exc)[:300]), status=400
+            )
+        if not wants_json(request) and _has_nul(request):
+            raise BadRequest("The query string contains a NUL character (%00).")
+        response = self.get_response(request)
+        if response.status_code >= 400 and wants_json(request) and not _is_json(response):
+            return json_error(request, response.status_code)
+        return response
