@@ -411,9 +411,7 @@ webhook_schema = extend_schema(
 
 def without_url_aliases(endpoints: list[Any], **kwargs: Any) -> list[Any]:
     """Drop the webhook URL without its trailing slash: the same operation."""
-    return [
-        endpoint for endpoint in endpoints if endpoint[0] != "/webhooks/{bot_slug}"
-    ]
+    return [endpoint for endpoint in endpoints if endpoint[0] != "/webhooks/{bot_slug}"]
 
 
 class WebhookViewExtension(OpenApiViewExtension):

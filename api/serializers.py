@@ -12,8 +12,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from submissions.models import FormAnswer, FormSubmission, WebhookEvent
 from submissions.incoming import redact_headers
+from submissions.models import FormAnswer, FormSubmission, WebhookEvent
 
 
 def headers_for_display(headers: Any) -> dict[str, str]:

@@ -368,9 +368,12 @@ def parse_delivery(
         delivery_id = _exact_id(
             headers.get(DELIVERY_HEADER, ""), f"The {DELIVERY_HEADER} header"
         )
-    if not delivery_id and isinstance(token_id, str | int):
-        if not isinstance(token_id, bool):
-            delivery_id = _exact_id(str(token_id), "The token's `jti` claim")
+    if (
+        not delivery_id
+        and isinstance(token_id, str | int)
+        and not isinstance(token_id, bool)
+    ):
+        delivery_id = _exact_id(str(token_id), "The token's `jti` claim")
     return Delivery(
         handler_name=handler,
         answers=_answers(*_pick(payload, FORM_FIELDS)),

@@ -41,9 +41,7 @@ def storable_text(value: str, max_length: int | None = MAX_TEXT_LENGTH) -> str:
         except UnicodeEncodeError:
             # Paired surrogates (from "surrogatepass" decoding) are rejoined;
             # what is left unpaired is replaced.
-            value = value.encode("utf-16", "surrogatepass").decode(
-                "utf-16", "replace"
-            )
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if max_length is not None and len(value) > max_length:
         value = value[:max_length]
     return value

@@ -73,6 +73,10 @@ class EdgeMiddleware:
         if not wants_json(request) and _has_nul(request):
             raise BadRequest("The query string contains a NUL character (%00).")
         response = self.get_response(request)
-        if response.status_code >= 400 and wants_json(request) and not _is_json(response):
+        if (
+            response.status_code >= 400
+            and wants_json(request)
+            and not _is_json(response)
+        ):
             return json_error(request, response.status_code)
         return response
