@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: its runserver reads chunked bodies (submissions/devserver.py).
+    "submissions",
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
@@ -41,7 +43,6 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "handlers",
-    "submissions",
     "example_handlers",
     # After rest_framework.authtoken: its admin replaces the token admin.
     "api",
@@ -91,6 +92,18 @@ DATABASES = {
 # PostgreSQL connection costs more than a whole delivery (see BENCHMARKS.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several deliveries at once on the embedded database: readers never block
+    # the writer (WAL), a writer waits its turn for up to 20 s instead of
+    # failing with "database is locked", and a transaction takes the write
+    # lock when it begins, so two never deadlock upgrading read locks.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("DJANGO_SQLITE_TIMEOUT", default=20),
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
