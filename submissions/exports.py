@@ -17,9 +17,15 @@ does, optionally after a UTF-8 byte order mark for spreadsheet programs.
 Format: ``submission_id``, ``received_at`` (ISO 8601, UTC), ``bot`` (slug),
 ``handler``, ``conversation_id``, ``user_id``, then one column per question
 key in first-seen order. Lists are joined with ``"; "``, objects are compact
-JSON (``value_as_text``), missing answers are empty. Text beginning with
-``= + - @``, tab or carriage return gets a leading ``'`` (OWASP "CSV
-injection"), unless it is a plain number such as ``-5``.
+JSON (``value_as_text``), missing answers are empty.
+
+Formula escaping (OWASP "CSV injection"): a cell gets a leading ``'`` when
+it begins with ``= + - @`` or their full-width forms ``＝ ＋ － ＠``, with a
+tab, carriage return or line feed, or with any whitespace followed by one
+of those formula characters; a plain number such as ``-5`` is left alone.
+A question heading equal to a fixed column's name (or to an earlier
+heading) gets `` (question)`` after it, then a number, so every heading is
+unique.
 """
 
 from __future__ import annotations
@@ -45,8 +51,11 @@ FIXED_COLUMNS: tuple[str, ...] = (
     "conversation_id",
     "user_id",
 )
-FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_FIRST = frozenset(FORMULA_PREFIXES)  # each prefix is one character
+#: Characters that start a formula, in ASCII and full width.
+FORMULA_CHARS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+#: A cell beginning with one of these is escaped (each is one character).
+FORMULA_PREFIXES: tuple[str, ...] = (*sorted(FORMULA_CHARS), "\t", "\r", "\n")
+_FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
 # A plain decimal number: a spreadsheet reads it as a number, never a formula.
 NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 BOM = "\ufeff"
@@ -83,11 +92,34 @@ class ExportSubmission:
     answers: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _formula_like(text: str) -> bool:
+    first = text[:1]
+    if first in _FORMULA_FIRST:
+        return True
+    return first.isspace() and text.lstrip()[:1] in FORMULA_CHARS
+
+
 def escape_formula(text: str) -> str:
     """``text`` made inert for spreadsheets: a formula-like start gets a ``'``."""
-    if text.startswith(FORMULA_PREFIXES) and not NUMBER_RE.fullmatch(text):
+    if _formula_like(text) and not NUMBER_RE.fullmatch(text):
         return "'" + text
     return text
+
+
+def unique_headings(names: Sequence[str]) -> list[str]:
+    """Question headings that repeat no fixed column and no earlier heading."""
+    taken = set(FIXED_COLUMNS)
+    out = []
+    for name in names:
+        heading, number = name, 1
+        while heading in taken:
+            heading = (
+                f"{name} (question)" if number == 1 else f"{name} (question {number})"
+            )
+            number += 1
+        taken.add(heading)
+        out.append(heading)
+    return out
 
 
 def cell(value: Any, *, escape_formulas: bool = True) -> str:
@@ -115,7 +147,7 @@ def header_row(
         ]
     if options.escape_formulas:
         names = [escape_formula(name) for name in names]
-    return [*FIXED_COLUMNS, *names]
+    return [*FIXED_COLUMNS, *unique_headings(names)]
 
 
 def csv_rows(
@@ -131,6 +163,7 @@ def csv_rows(
     # The loop below is ``cell`` and ``escape_formula`` inlined: a million
     # rows make millions of cells, and a function call per cell shows.
     formula_start = _FORMULA_FIRST
+    formula_like = _formula_like
     number = NUMBER_RE.fullmatch
     for submission in submissions:
         answers = submission.answers
@@ -151,7 +184,10 @@ def csv_rows(
         if escape:
             for i in range(2, len(row)):
                 text = row[i]
-                if text[:1] in formula_start and not number(text):
+                first = text[:1]
+                if (
+                    first in formula_start or (first.isspace() and formula_like(text))
+                ) and not number(text):
                     row[i] = "'" + text
         yield row
 

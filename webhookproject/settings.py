@@ -247,7 +247,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "{asctime} {levelname} {name} {message}", "style": "{"},
+        "plain": {
+            "()": "webhookproject.logs.PlainFormatter",
+            "format": "{asctime} {levelname} {name} {message}",
+            "style": "{",
+        },
         "json": json_formatter(),
     },
     "handlers": {
