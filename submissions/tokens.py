@@ -54,6 +54,12 @@ def _malformed(exc: Exception) -> str:
 def verify_token(token: str, *, secrets: Sequence[str], body: bytes) -> dict[str, Any]:
     """Return the token's claims, or raise ``TokenError``."""
     conf = webhook_settings()
+    if not token.isascii():  # a JWT is base64url and dots; PyJWT would choke
+        raise TokenError(
+            "malformed_token",
+            "The bearer token is not a well-formed JWT: it contains characters "
+            "outside ASCII.",
+        )
     try:
         algorithm = jwt.get_unverified_header(token).get("alg")
     except jwt.PyJWTError as exc:
@@ -113,9 +119,12 @@ def verify_token(token: str, *, secrets: Sequence[str], body: bytes) -> dict[str
     if BODY_DIGEST_CLAIM in claims:
         digest = claims[BODY_DIGEST_CLAIM]
         actual = hashlib.sha256(body).hexdigest().encode()
-        # Compared as bytes: compare_digest raises TypeError on non-ASCII str.
-        if not isinstance(digest, str) or not hmac.compare_digest(
-            digest.lower().encode(), actual
+        # Compared as bytes: compare_digest raises TypeError on non-ASCII str,
+        # and a lone surrogate cannot be encoded (a hex digest is ASCII anyway).
+        if (
+            not isinstance(digest, str)
+            or not digest.isascii()
+            or not hmac.compare_digest(digest.lower().encode(), actual)
         ):
             raise TokenError(
                 "body_digest_mismatch",

@@ -9,6 +9,10 @@ Three promises are kept here, in debug mode as in production:
 - **A NUL character in a query string** (a changelist search or filter) is
   a 400, never a 500 from a database that refuses NUL. The read API refuses
   it itself, naming the parameter; webhook URLs read no query string.
+- **A Content-Type with NUL in it** would crash Django before any
+  middleware runs (``codecs.lookup`` of its charset raises ``ValueError``):
+  ``webhookproject.wsgi`` replaces the NUL first, so the webhook answers 415 and
+  stores the request. The development server passes such headers on.
 - **Under** ``/webhooks/`` **and** ``/api/`` every error is JSON
   (``{"error", "detail"}``): Django's HTML pages (its debug pages included)
   are replaced by ``webhookproject.errors.json_error``.

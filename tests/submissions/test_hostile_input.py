@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import io
+import json
+
 import pytest
 from django.test.client import FakePayload
-from django.urls import reverse
 from rest_framework.test import APIClient
 
 from handlers.wire import WireError, parse_delivery
@@ -20,7 +22,12 @@ from submissions.conf import DEFAULTS, webhook_settings
 from submissions.incoming import REDACTED
 from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
 from tests.factories import BotFactory
-from tests.fixtures.hostile_requests import CASES, HostileCase, Signing
+from tests.fixtures.hostile_requests import (
+    ACCEPTED_CASES,
+    CASES,
+    HostileCase,
+    Signing,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +43,9 @@ DOCUMENTED_REJECTIONS = {
         "body_digest_mismatch",
     },
     415: {"unsupported_media_type"},
-    400: {"invalid_json", "invalid_payload"},
+    400: {"invalid_json", "invalid_payload", "disallowed_host"},
+    405: {"method_not_allowed"},
+    411: {"length_required"},
 }
 
 
@@ -61,17 +70,30 @@ def post_raw(
     body: bytes,
     *,
     content_type: str | None,
-    environ: dict[str, str],
+    environ: dict[str, Any],
+    method: str = "POST",
+    chunked: str = "",
 ) -> Any:
-    """POST exactly ``body``; ``content_type=None`` sends no Content-Type at all."""
+    """Send exactly ``body``; ``content_type=None`` sends no Content-Type at all.
+
+    ``chunked`` sends no Content-Length but ``Transfer-Encoding: chunked``,
+    with the body as gunicorn hands it over (``"decoded"``: a stream that
+    ends, ``wsgi.input_terminated``) or as a server that does not decode it
+    (``"raw"``).
+    """
     request: dict[str, Any] = {
         "PATH_INFO": path,
-        "REQUEST_METHOD": "POST",
+        "REQUEST_METHOD": method,
         "SERVER_PORT": "80",
         "wsgi.url_scheme": "http",
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": FakePayload(body),
     }
+    if chunked:
+        del request["CONTENT_LENGTH"]
+        request["HTTP_TRANSFER_ENCODING"] = "chunked"
+        request["wsgi.input"] = io.BytesIO(body)
+        request["wsgi.input_terminated"] = chunked == "decoded"
     if content_type is not None:
         request["CONTENT_TYPE"] = content_type
     request.update(environ)
@@ -88,10 +110,12 @@ def send(client: APIClient, bot: Bot, other_bot: Bot, case: HostileCase) -> Any:
         environ["HTTP_AUTHORIZATION"] = authorization
     return post_raw(
         client,
-        reverse("webhook", args=[bot.slug]),
+        f"/webhooks/{bot.slug}{case.path_suffix}",
         raw,
         content_type=case.content_type,
         environ=environ,
+        method=case.method,
+        chunked=case.chunked,
     )
 
 
@@ -115,6 +139,8 @@ def test_hostile_request_gets_its_documented_answer(
 
     assert response.status_code == case.status, response.content[:300]
     assert response["Content-Type"] == "application/json"
+    if case.status == 405:
+        assert response["Allow"] == "POST"
     body = response.json()
     assert set(body) == {"error", "detail"}
     assert body["error"] == case.error
@@ -150,6 +176,29 @@ def test_hostile_request_gets_its_documented_answer(
         assert "." not in stored_authorization, "a token was stored"
 
     assert FormSubmission.objects.count() == submissions_before
+    for name, value in case.stored_headers:
+        assert event.headers[name] == value
+
+
+@pytest.mark.parametrize("case", ACCEPTED_CASES, ids=lambda case: case.id)
+def test_hostile_text_in_a_valid_delivery_is_stored_and_answered(
+    api_client: APIClient, bot: Bot, other_bot: Bot, case: HostileCase
+):
+    response = send(api_client, bot, other_bot, case)
+
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["blocks"]
+    event = WebhookEvent.objects.get()
+    assert response["X-Webhook-Event-Id"] == str(event.pk)
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert bytes(event.raw_body) == case.raw_body()
+    assert event.body_size == len(case.raw_body())
+    submission = FormSubmission.objects.get()
+    assert submission.event_id == event.pk
+    assert dict(submission.answers.values_list("key", "value")) == {"name": "Ada"}
+    for name, value in case.stored_headers:
+        assert event.headers[name] == value
+    assert "\x00" not in json.dumps(event.headers, ensure_ascii=False)
 
 
 def test_the_same_hostile_request_twice_is_two_rejected_events(
