@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 import re
 import uuid
@@ -61,9 +62,11 @@ class IncomingRequest:
     """What the intake needs from one HTTP request, read once.
 
     ``headers`` are for storage, credentials already redacted. Two things are
-    kept raw and never stored: ``authorization``, to verify the token, and
-    ``wire_headers``, the headers the wire format reads (the delivery id),
-    so that redaction can never make two different deliveries look alike.
+    kept apart: ``authorization``, raw, to verify the token and never
+    stored, and ``wire_headers``, the headers the wire format reads (the
+    delivery id) as sent, so that redaction can never make two different
+    deliveries look alike (one that looks like a credential is kept as its
+    SHA-256, see ``credential_free``).
     """
 
     received_at: datetime
@@ -110,6 +113,20 @@ def redact_value(name: str, value: str) -> str:
     if name.lower() not in NOT_SECRET_HEADERS and SECRET_HEADER_RE.search(name):
         return REDACTED
     return value
+
+
+def credential_free(name: str, value: str) -> str:
+    """An identifier from header ``name``, safe to store and show.
+
+    A value that redaction would hide (a JWT sent as an ``Idempotency-Key``)
+    is replaced by its SHA-256, so it still identifies the delivery exactly
+    (the same value, the same id) without being readable back.
+    """
+    if redact_value(name, value) == value:
+        return value
+    return (
+        "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    )
 
 
 def redact_headers(headers: Mapping[str, Any]) -> dict[str, str]:
@@ -189,7 +206,7 @@ def read_incoming(request: HttpRequest) -> IncomingRequest:
         charset=content_params.get("charset"),
         remote_addr=_ip_address(request.META.get("REMOTE_ADDR")),
         wire_headers={
-            name: request.headers[name]
+            name: credential_free(name, request.headers[name])
             for name in REQUEST_HEADERS
             if name in request.headers
         },
