@@ -20,7 +20,8 @@ key in first-seen order. Lists are joined with ``"; "``, objects are compact
 JSON (``value_as_text``), missing answers are empty.
 
 Formula escaping (OWASP "CSV injection"): a cell gets a leading ``'`` when
-it begins with ``= + - @`` or their full-width forms ``＝ ＋ － ＠``, with a
+it begins with ``= + - @`` or their full-width forms (U+FF1D, U+FF0B, U+FF0D,
+U+FF20), with a
 tab, carriage return or line feed, or with any whitespace followed by one
 of those formula characters; a plain number such as ``-5`` is left alone.
 A question heading equal to a fixed column's name (or to an earlier

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from api import views
 from submissions.fields import REPLACEMENT, storable_text
 from submissions.models import (
-    Bot,
     FormAnswer,
     FormSubmission,
     HandlerRun,

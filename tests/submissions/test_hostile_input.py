@@ -8,10 +8,9 @@ and no ``FormSubmission``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import io
 import json
+from typing import Any
 
 import pytest
 from django.test.client import FakePayload
