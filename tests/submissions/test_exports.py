@@ -157,6 +157,81 @@ def test_numbers_stay_numbers(value, expected):
     assert cell(value) == expected
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        " =1+2",
+        "  +1+2",
+        "\t\t@SUM(A1)",
+        "\u00a0=1+1",  # no-break space
+        "\u3000-1-1",  # ideographic space
+        "\n=1+2",
+        "\nplain text after a line feed",
+        "\r\n=cmd",
+        "\uff1d1+2",  # full-width equals
+        "\uff0bcmd",
+        "\uff0d2+3",
+        "\uff20SUM(A1)",
+        " \uff1dHYPERLINK(1)",
+        " -2+3",
+    ],
+)
+def test_formula_after_whitespace_in_full_width_or_after_a_line_feed_is_escaped(
+    value,
+):
+    assert cell(value) == "'" + value
+    row = next(
+        r
+        for i, r in enumerate(
+            csv_rows(columns=cols("q"), submissions=[sub({"q": value})])
+        )
+        if i == 1
+    )
+    assert row[-1] == "'" + value
+
+
+@pytest.mark.parametrize("value", [" plain", "  spaced words", "\u00a0x", "a =b"])
+def test_whitespace_before_ordinary_text_is_left_alone(value):
+    assert cell(value) == value
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_a_question_named_like_a_fixed_column_gets_its_own_heading(labels):
+    columns = [
+        ExportColumn(key="submission_id", label="submission_id"),
+        ExportColumn(key="bot", label="bot"),
+        ExportColumn(key="bot (question)", label="bot (question)"),
+        ExportColumn(key="name", label="Name"),
+    ]
+    rows = list(
+        csv_rows(
+            columns=columns,
+            submissions=[sub({"submission_id": "S-9", "bot": "B", "name": "Ada"})],
+            options=ExportOptions(labels=labels),
+        )
+    )
+    header = rows[0]
+    assert len(header) == len(set(header)), header
+    assert header[: len(FIXED_COLUMNS)] == list(FIXED_COLUMNS)
+    assert header[len(FIXED_COLUMNS) :] == [
+        "submission_id (question)",
+        "bot (question)",
+        "bot (question) (question)",
+        "Name" if labels else "name",
+    ]
+    by_heading = dict(zip(header, rows[1], strict=True))
+    assert by_heading["submission_id"] == "1"
+    assert by_heading["submission_id (question)"] == "S-9"
+    assert by_heading["bot"] == "demo"
+    assert by_heading["bot (question)"] == "B"
+
+
+def test_headings_stay_unique_after_formula_escaping():
+    columns = [ExportColumn(key="=x"), ExportColumn(key="'=x")]
+    header = next(csv_rows(columns=columns, submissions=[]))
+    assert header[len(FIXED_COLUMNS) :] == ["'=x", "'=x (question)"]
+
+
 def test_formula_escaping_can_be_turned_off_and_covers_every_text_cell():
     submission = sub({"q": "=1+2"}, user_id="=evil()", conversation_id="@x")
     columns = [ExportColumn(key="q", label="=label")]
