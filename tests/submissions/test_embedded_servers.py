@@ -1,0 +1,264 @@
+"""Real servers on the embedded database: what `make run` serves, and gunicorn.
+
+Each test runs its server in a subprocess on its own SQLite file, migrated
+for it, and talks HTTP to it: chunked bodies (which Django's test client
+cannot send), a NUL in a Content-Type (which crashed Django's request
+parsing before any middleware), and many deliveries at once, large and
+small, that must all be answered 2xx and all be stored.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from submissions.tokens import sign_token
+from tests.test_serving import ROOT, clean_env, free_port
+
+CREATE_BOT = (
+    "from submissions.models import Bot;"
+    "print(Bot.objects.create(name='Embedded', slug='embedded').secret)"
+)
+
+
+@dataclass
+class Server:
+    port: int
+    secret: str
+    database: Path
+
+    def rows(self, sql: str) -> list[tuple]:
+        with sqlite3.connect(self.database) as db:
+            return db.execute(sql).fetchall()
+
+
+def _prepare_database(path: Path) -> tuple[dict[str, str], str]:
+    env = clean_env(DATABASE_URL=f"sqlite:///{path}", DJANGO_DEBUG="true")
+    for args in (["migrate", "-v", "0"], ["shell", "-v", "0", "-c", CREATE_BOT]):
+        result = subprocess.run(  # noqa: S603 - our interpreter, our command
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+    return env, result.stdout.strip().splitlines()[-1]
+
+
+def _wait_until_up(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, log.read_text()[-2000:]
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the server did not come up"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def start_server(tmp_path_factory) -> Iterator[Callable[[str], Server]]:
+    processes: list[subprocess.Popen] = []
+
+    def start(kind: str) -> Server:
+        folder = tmp_path_factory.mktemp(kind)
+        database = folder / "db.sqlite3"
+        env, secret = _prepare_database(database)
+        port = free_port()
+        if kind == "runserver":
+            command = ["manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+        else:
+            command = ["-m", "gunicorn", "-c", "gunicorn.conf.py"]
+            env |= {
+                "GUNICORN_BIND": f"127.0.0.1:{port}",
+                "GUNICORN_WORKERS": "2",
+                "DJANGO_DEBUG": "false",
+                "DJANGO_SECURE_SSL_REDIRECT": "false",
+                "DJANGO_STATICFILES_STORAGE": (
+                    "django.contrib.staticfiles.storage.StaticFilesStorage"
+                ),
+            }
+        log = folder / "server.log"
+        process = subprocess.Popen(  # noqa: S603 - our interpreter, our command
+            [sys.executable, *command],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        _wait_until_up(port, process, log)
+        return Server(port=port, secret=secret, database=database)
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def runserver(start_server) -> Server:
+    return start_server("runserver")
+
+
+@pytest.fixture(scope="module")
+def gunicorn(start_server) -> Server:
+    return start_server("gunicorn")
+
+
+def _body(delivery_id: str, pad: int = 0) -> bytes:
+    payload = {
+        "handler": "save-form",
+        "id": delivery_id,
+        "formValues": {"name": "Ada", "note": "x" * pad},
+    }
+    return json.dumps(payload).encode()
+
+
+def post(
+    server: Server,
+    body: bytes,
+    *,
+    path: str = "/webhooks/embedded/",
+    chunks: int = 0,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, str], bytes]:
+    """POST ``body``, in ``chunks`` chunks (Transfer-Encoding: chunked) if given."""
+    token = sign_token(server.secret, body=body)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.putrequest("POST", path, skip_accept_encoding=True)
+        conn.putheader("Authorization", f"Bearer {token}")
+        conn.putheader("Content-Type", content_type)
+        if chunks:
+            conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders()
+            size = -(-len(body) // chunks)
+            for start in range(0, len(body), size):
+                piece = body[start : start + size]
+                conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            conn.send(b"0\r\n\r\n")
+        else:
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders()
+            conn.send(body)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def _stored_answers(server: Server, event_id: str) -> list[tuple]:
+    return server.rows(
+        "SELECT a.key, a.value FROM submissions_formanswer a "
+        "JOIN submissions_formsubmission s ON s.id = a.submission_id "
+        f"WHERE s.event_id = {int(event_id)} ORDER BY a.position"
+    )
+
+
+@pytest.mark.parametrize("kind", ["runserver", "gunicorn"])
+@pytest.mark.parametrize("chunks", [1, 3, 40])
+@pytest.mark.parametrize("path", ["/webhooks/embedded/", "/webhooks/embedded"])
+def test_a_chunked_body_is_read_and_its_answers_stored(request, kind, chunks, path):
+    server = request.getfixturevalue(kind)
+    body = _body(f"chunked-{kind}-{chunks}-{path[-1]}", pad=2000)
+
+    status, headers, reply = post(server, body, path=path, chunks=chunks)
+
+    assert status == 200, reply[:300]
+    event_id = headers["X-Webhook-Event-Id"]
+    ((status_stored, size),) = server.rows(
+        "SELECT status, body_size FROM submissions_webhookevent "
+        f"WHERE id = {int(event_id)}"
+    )
+    assert (status_stored, size) == ("processed", len(body))
+    assert [key for key, _ in _stored_answers(server, event_id)] == ["name", "note"]
+
+
+@pytest.mark.parametrize("kind", ["runserver", "gunicorn"])
+def test_a_chunked_body_over_the_cap_is_413_and_stored(request, kind):
+    server = request.getfixturevalue(kind)
+    body = _body("too-big-" + kind, pad=1024 * 1024)
+
+    status, headers, reply = post(server, body, chunks=8)
+
+    assert status == 413
+    assert json.loads(reply)["error"] == "payload_too_large"
+    ((stored,),) = server.rows(
+        "SELECT status FROM submissions_webhookevent "
+        f"WHERE id = {int(headers['X-Webhook-Event-Id'])}"
+    )
+    assert stored == "rejected"
+
+
+def test_a_nul_in_the_content_type_is_415_and_stored(runserver):
+    status, headers, reply = post(
+        runserver, _body("nul-ct"), content_type="application/json; charset=utf\x008"
+    )
+
+    assert status == 415, reply[:300]
+    assert json.loads(reply)["error"] == "unsupported_media_type"
+    ((stored,),) = runserver.rows(
+        "SELECT status FROM submissions_webhookevent "
+        f"WHERE id = {int(headers['X-Webhook-Event-Id'])}"
+    )
+    assert stored == "rejected"
+
+
+#: Longer than SQLite's default busy timeout (5 s), shorter than ours (20 s).
+READER_SECONDS = 7
+
+
+@pytest.mark.parametrize("kind", ["runserver", "gunicorn"])
+def test_many_deliveries_at_once_on_sqlite_are_all_answered_and_stored(request, kind):
+    server = request.getfixturevalue(kind)
+    # Large bodies hold the write lock longest; small ones queue behind them.
+    bodies = [
+        _body(f"burst-{kind}-{n}", pad=900_000 if n % 4 == 0 else 100)
+        for n in range(24)
+    ]
+    # Meanwhile a reader holds a read transaction, as a long export does:
+    # without WAL no writer could commit until it ends.
+    reader = sqlite3.connect(server.database, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM submissions_formanswer").fetchall()
+    started = time.monotonic()
+
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        pending = [pool.submit(post, server, body) for body in bodies]
+        time.sleep(READER_SECONDS)
+        reader.execute("COMMIT")
+        reader.close()
+        answers = [future.result() for future in pending]
+    assert time.monotonic() - started >= READER_SECONDS
+
+    assert [status for status, _, _ in answers] == [200] * len(bodies), [
+        reply[:200] for status, _, reply in answers if status != 200
+    ]
+    ids = [int(headers["X-Webhook-Event-Id"]) for _, headers, _ in answers]
+    stored = server.rows(
+        "SELECT status, COUNT(*) FROM submissions_webhookevent "
+        f"WHERE id IN ({','.join(map(str, ids))}) GROUP BY status"
+    )
+    assert stored == [("processed", len(bodies))]
+    ((submissions,),) = server.rows(
+        "SELECT COUNT(*) FROM submissions_formsubmission "
+        f"WHERE event_id IN ({','.join(map(str, ids))})"
+    )
+    assert submissions == len(bodies)
