@@ -37,9 +37,9 @@ class Server:
     secret: str
     database: Path
 
-    def rows(self, sql: str) -> list[tuple]:
+    def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
         with sqlite3.connect(self.database) as db:
-            return db.execute(sql).fetchall()
+            return db.execute(sql, params).fetchall()
 
 
 def _prepare_database(path: Path) -> tuple[dict[str, str], str]:
@@ -168,7 +168,8 @@ def _stored_answers(server: Server, event_id: str) -> list[tuple]:
     return server.rows(
         "SELECT a.key, a.value FROM submissions_formanswer a "
         "JOIN submissions_formsubmission s ON s.id = a.submission_id "
-        f"WHERE s.event_id = {int(event_id)} ORDER BY a.position"
+        "WHERE s.event_id = ? ORDER BY a.position",
+        (int(event_id),),
     )
 
 
@@ -184,8 +185,8 @@ def test_a_chunked_body_is_read_and_its_answers_stored(request, kind, chunks, pa
     assert status == 200, reply[:300]
     event_id = headers["X-Webhook-Event-Id"]
     ((status_stored, size),) = server.rows(
-        "SELECT status, body_size FROM submissions_webhookevent "
-        f"WHERE id = {int(event_id)}"
+        "SELECT status, body_size FROM submissions_webhookevent WHERE id = ?",
+        (int(event_id),),
     )
     assert (status_stored, size) == ("processed", len(body))
     assert [key for key, _ in _stored_answers(server, event_id)] == ["name", "note"]
@@ -201,8 +202,8 @@ def test_a_chunked_body_over_the_cap_is_413_and_stored(request, kind):
     assert status == 413
     assert json.loads(reply)["error"] == "payload_too_large"
     ((stored,),) = server.rows(
-        "SELECT status FROM submissions_webhookevent "
-        f"WHERE id = {int(headers['X-Webhook-Event-Id'])}"
+        "SELECT status FROM submissions_webhookevent WHERE id = ?",
+        (int(headers["X-Webhook-Event-Id"]),),
     )
     assert stored == "rejected"
 
@@ -215,8 +216,8 @@ def test_a_nul_in_the_content_type_is_415_and_stored(runserver):
     assert status == 415, reply[:300]
     assert json.loads(reply)["error"] == "unsupported_media_type"
     ((stored,),) = runserver.rows(
-        "SELECT status FROM submissions_webhookevent "
-        f"WHERE id = {int(headers['X-Webhook-Event-Id'])}"
+        "SELECT status FROM submissions_webhookevent WHERE id = ?",
+        (int(headers["X-Webhook-Event-Id"]),),
     )
     assert stored == "rejected"
 
@@ -252,13 +253,15 @@ def test_many_deliveries_at_once_on_sqlite_are_all_answered_and_stored(request, 
         reply[:200] for status, _, reply in answers if status != 200
     ]
     ids = [int(headers["X-Webhook-Event-Id"]) for _, headers, _ in answers]
+    marks = ",".join("?" * len(ids))
     stored = server.rows(
-        "SELECT status, COUNT(*) FROM submissions_webhookevent "
-        f"WHERE id IN ({','.join(map(str, ids))}) GROUP BY status"
+        "SELECT status, COUNT(*) FROM submissions_webhookevent "  # noqa: S608
+        f"WHERE id IN ({marks}) GROUP BY status",
+        tuple(ids),
     )
     assert stored == [("processed", len(bodies))]
     ((submissions,),) = server.rows(
-        "SELECT COUNT(*) FROM submissions_formsubmission "
-        f"WHERE event_id IN ({','.join(map(str, ids))})"
+        f"SELECT COUNT(*) FROM submissions_formsubmission WHERE event_id IN ({marks})",  # noqa: S608
+        tuple(ids),
     )
     assert submissions == len(bodies)
