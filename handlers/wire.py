@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.base import Answer
+from handlers.base import Answer, WebhookRequest
 from handlers.responses import (
     BlockPointer,
     Button,
@@ -55,6 +55,19 @@ REQUEST_HEADERS = (DELIVERY_HEADER,)
 ANSWER_KEY_FIELDS = ("key", "name", "id")
 ANSWER_LABEL_FIELDS = ("title", "question", "label")
 ANSWER_TYPE_FIELDS = ("type", "inputType", "input_type")
+
+#: Reply blocks: each type, and its fields besides ``type``, as ``render_reply``
+#: writes them (``buttons``/``options`` hold buttons; the rest are strings).
+REPLY_BLOCKS: dict[str, tuple[str, ...]] = {
+    "text": ("text",),
+    "buttons": ("text", "buttons"),
+    "quickReplies": ("text", "options"),
+    "image": ("url", "alt"),
+    "blockPointer": ("id",),
+}
+#: A button's fields: its title, then at most one target.
+BUTTON_TITLE = "title"
+BUTTON_TARGETS = ("blockId", "url", "payload")
 
 #: Longest handler name, id or question key accepted (they are indexed columns).
 MAX_ID_LENGTH = 255
@@ -383,25 +396,63 @@ def parse_delivery(
     )
 
 
+def handler_request(
+    delivery: Delivery,
+    *,
+    payload: Mapping[str, Any],
+    bot: Any = None,
+    event_id: int | None = None,
+) -> WebhookRequest:
+    """What a handler is given for ``delivery`` (its whole ``payload`` included)."""
+    return WebhookRequest(
+        handler_name=delivery.handler_name,
+        answers=delivery.answers,
+        conversation_id=delivery.conversation_id,
+        user_id=delivery.user_id,
+        delivery_id=delivery.delivery_id,
+        payload=payload,
+        bot=bot,
+        event_id=event_id,
+    )
+
+
+def answer_item(
+    *, key: str, value: Any, label: str = "", input_type: str = ""
+) -> dict[str, Any]:
+    """One answer of a list-shaped ``formValues``, in the canonical spelling."""
+    item: dict[str, Any] = {ANSWER_KEY_FIELDS[0]: key}
+    if label:
+        item[ANSWER_LABEL_FIELDS[0]] = label
+    if input_type:
+        item[ANSWER_TYPE_FIELDS[0]] = input_type
+    item["value"] = value
+    return item
+
+
 def build_payload(
     *,
     handler_name: str,
-    form_values: Mapping[str, Any] | None = None,
+    form_values: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     conversation_id: str = "",
     user_id: str = "",
     delivery_id: str = "",
 ) -> dict[str, Any]:
-    """A request body in this module's canonical spelling (for send_webhook and tests)."""
-    payload: dict[str, Any] = {"handler": handler_name}
-    if form_values is not None:
-        payload["formValues"] = dict(form_values)
+    """A request body in this module's canonical spelling (for send_webhook and tests).
+
+    ``form_values`` is a mapping ``{key: value}`` or a list of ``answer_item``\\s.
+    """
+    payload: dict[str, Any] = {HANDLER_FIELDS[0]: handler_name}
     for field, value in (
-        ("conversationId", conversation_id),
-        ("userId", user_id),
-        ("id", delivery_id),
+        (CONVERSATION_FIELDS[0], conversation_id),
+        (USER_FIELDS[0], user_id),
+        (DELIVERY_FIELDS[0], delivery_id),
     ):
         if value:
             payload[field] = value
+    if isinstance(form_values, Mapping):
+        payload[FORM_FIELDS[0]] = dict(form_values)
+    elif form_values is not None:
+        payload[FORM_FIELDS[0]] = [dict(item) for item in form_values]
     return payload
 
 
@@ -409,13 +460,14 @@ def build_payload(
 
 
 def _button(button: Button) -> dict[str, str]:
-    out = {"title": button.title}
+    out = {BUTTON_TITLE: button.title}
+    block_id, url, payload = BUTTON_TARGETS
     if button.block_id is not None:
-        out["blockId"] = button.block_id
+        out[block_id] = button.block_id
     elif button.url is not None:
-        out["url"] = button.url
+        out[url] = button.url
     elif button.payload is not None:
-        out["payload"] = button.payload
+        out[payload] = button.payload
     return out
 
 

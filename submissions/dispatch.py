@@ -3,7 +3,11 @@
 ``handler_run_execute`` finds the handler registered under the event's
 handler name, runs it inside a transaction (its writes roll back if it
 raises), records a ``HandlerRun`` and updates the event's status to match
-the run. It never raises for what a handler does.
+the run. It never raises for what a handler does, and it decides no HTTP:
+it returns what the run came to (``RunOutcome``), and on delivery the
+intake's ``respond`` turns that into the reply the event records as sent.
+``webhook_events_replay`` runs many stored events again, for the admin and
+the ``replay_events`` command alike.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import functools
 import logging
 import time
 import traceback
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,12 +29,12 @@ from django.utils import timezone
 from handlers import (
     HandlerNotFound,
     ResponseBuilder,
-    TransientError,
     WebhookRequest,
     registry,
 )
-from handlers.wire import Delivery, error_body, parse_delivery, render_reply
+from handlers.wire import Delivery, handler_request, parse_delivery, render_reply
 from submissions.conf import webhook_settings
+from submissions.followups import follow_up_enqueue
 from submissions.models import HandlerRun, WebhookEvent
 from submissions.services import handler_run_create, webhook_event_finish
 
@@ -49,11 +54,42 @@ REPLAYABLE = [
 ]
 
 
+#: The event's error code for each way a run can fail.
+ERROR_CODES = {
+    HandlerRun.Outcome.UNROUTED: "unknown_handler",
+    HandlerRun.Outcome.FAILED: "handler_error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a run came to, before anyone decides how to answer it.
+
+    ``reply`` is the handler's rendered reply when it succeeded; ``message``
+    says in a sentence why it did not (the registry's "no handler named..."
+    with close matches, or the exception's type and text).
+    """
+
+    event: WebhookEvent
+    outcome: str
+    reply: dict[str, Any] | None = None
+    message: str = ""
+
+    @property
+    def error_code(self) -> str:
+        return ERROR_CODES.get(self.outcome, "")
+
+
+#: Turns an outcome into (HTTP status, reply body): ``intake.run_reply``.
+Respond = Callable[[RunOutcome], tuple[int, dict[str, Any]]]
+
+
 @dataclass(frozen=True, slots=True)
 class RunResult:
     run: HandlerRun
-    status_code: int
-    body: dict[str, Any]
+    outcome: RunOutcome
+    #: The reply recorded as sent, when the run answered a delivery.
+    response: tuple[int, dict[str, Any]] | None = None
 
 
 class _HandlerFailed(Exception):
@@ -66,6 +102,7 @@ def handler_run_execute(
     delivery: Delivery,
     trigger: str = HandlerRun.Trigger.DELIVERY,
     attempt: int = 1,
+    respond: Respond | None = None,
     response_duration_from: float | None = None,
 ) -> RunResult:
     """Run the event's handler once; see the module docstring.
@@ -77,8 +114,9 @@ def handler_run_execute(
     and status are committed in a fresh one: the common, successful path
     needs no savepoint.
 
-    ``response_duration_from`` (a ``perf_counter`` value) is given on delivery:
-    the reply is then recorded on the event as what the bot was sent.
+    ``respond`` and ``response_duration_from`` (a ``perf_counter`` value) are
+    given on delivery: the reply ``respond`` makes of the outcome is then
+    recorded on the event, in the same transaction, as what the bot was sent.
     """
     started_at, started = timezone.now(), time.perf_counter()
     record = functools.partial(
@@ -88,22 +126,15 @@ def handler_run_execute(
         trigger=trigger,
         started_at=started_at,
         started=started,
+        respond=respond,
         response_duration_from=response_duration_from,
     )
     try:
         handler_class = registry.get(delivery.handler_name)
     except HandlerNotFound as exc:
-        body = error_body(
-            "unknown_handler",
-            f"{exc} The delivery is stored as event {event.pk} and can be replayed "
-            "once the handler exists.",
-        )
         with transaction.atomic():
             return record(
-                outcome=HandlerRun.Outcome.UNROUTED,
-                status_code=404,
-                body=body,
-                detail=str(exc),
+                RunOutcome(event, HandlerRun.Outcome.UNROUTED, message=str(exc)),
                 error={"error_type": "handlers.HandlerNotFound", "message": str(exc)},
             )
 
@@ -128,42 +159,30 @@ def handler_run_execute(
                 raise _HandlerFailed(error) from exc
             if handler_class.has_follow_up():
                 follow_up_enqueue(event=event)
-            return record(
-                outcome=HandlerRun.Outcome.SUCCEEDED,
-                status_code=200,
-                body=reply,
-                reply=reply,
-            )
+            return record(RunOutcome(event, HandlerRun.Outcome.SUCCEEDED, reply=reply))
     except _HandlerFailed as failed:
         (error,) = failed.args
-    body = error_body(
-        "handler_error",
-        f"The handler {delivery.handler_name!r} failed. The delivery is stored as "
-        f"event {event.pk}; its answers are kept and it can be replayed after a fix.",
-    )
     with transaction.atomic():
         return record(
-            outcome=HandlerRun.Outcome.FAILED,
-            status_code=500,
-            body=body,
-            detail=f"{error['error_type']}: {error['message']}",
+            RunOutcome(
+                event,
+                HandlerRun.Outcome.FAILED,
+                message=f"{error['error_type']}: {error['message']}",
+            ),
             error=error,
         )
 
 
 def _run_record(
+    outcome: RunOutcome,
     *,
     event: WebhookEvent,
     attempt: int,
     trigger: str,
     started_at: datetime,
     started: float,
+    respond: Respond | None,
     response_duration_from: float | None,
-    outcome: str,
-    status_code: int,
-    body: dict[str, Any],
-    reply: dict[str, Any] | None = None,
-    detail: str = "",
     error: dict[str, str] | None = None,
 ) -> RunResult:
     """The run's ``HandlerRun`` and the event's status; the caller holds the transaction."""
@@ -174,32 +193,38 @@ def _run_record(
         trigger=trigger,
         started_at=started_at,
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        outcome=outcome,
-        reply=reply,
+        outcome=outcome.outcome,
+        reply=outcome.reply,
         **error,
     )
     finish: dict[str, Any] = {}
-    if response_duration_from is not None:
+    response = None
+    if respond is not None:
+        response = respond(outcome)
         finish = {
-            "response_status": status_code,
-            "response_body": body,
+            "response_status": response[0],
+            "response_body": response[1],
             "duration_ms": round(
-                (time.perf_counter() - response_duration_from) * 1000, 3
+                (time.perf_counter() - (response_duration_from or started)) * 1000, 3
             ),
         }
     webhook_event_finish(
         event=event,
-        status=EVENT_STATUS[outcome],
-        error_code="" if outcome == HandlerRun.Outcome.SUCCEEDED else body["error"],
-        error_detail=detail,
+        status=EVENT_STATUS[outcome.outcome],
+        error_code=outcome.error_code,
+        error_detail=outcome.message,
         traceback=error.get("traceback", ""),
         **finish,
     )
-    return RunResult(run=run, status_code=status_code, body=body)
+    return RunResult(run=run, outcome=outcome, response=response)
 
 
 def handler_run_take_over(
-    *, original: WebhookEvent, delivery: Delivery, response_duration_from: float
+    *,
+    original: WebhookEvent,
+    delivery: Delivery,
+    respond: Respond,
+    response_duration_from: float,
 ) -> RunResult | None:
     """Run an original whose process died before it answered; None if it may be alive.
 
@@ -232,20 +257,14 @@ def handler_run_take_over(
         return handler_run_execute(
             event=locked,
             delivery=delivery,
+            respond=respond,
             response_duration_from=response_duration_from,
         )
 
 
 def _handler_request(event: WebhookEvent, delivery: Delivery) -> WebhookRequest:
-    return WebhookRequest(
-        handler_name=delivery.handler_name,
-        answers=delivery.answers,
-        conversation_id=delivery.conversation_id,
-        user_id=delivery.user_id,
-        delivery_id=delivery.delivery_id,
-        payload=event.payload or {},
-        bot=event.bot,
-        event_id=event.pk,
+    return handler_request(
+        delivery, payload=event.payload or {}, bot=event.bot, event_id=event.pk
     )
 
 
@@ -267,94 +286,16 @@ def webhook_event_replay(*, event: WebhookEvent) -> HandlerRun:
     return result.run
 
 
-# --- follow-up work -------------------------------------------------------------
+def webhook_events_replay(
+    *, events: Iterable[WebhookEvent]
+) -> Iterator[tuple[str, HandlerRun]]:
+    """Replay ``events`` one by one, in the order given.
 
-
-def follow_up_enqueue(
-    *, event: WebhookEvent, try_number: int = 1, delay_seconds: int = 0
-) -> None:
-    """Queue the handler's ``follow_up`` for ``event`` once the current transaction commits."""
-    from submissions.tasks import run_follow_up
-
-    def enqueue() -> None:
-        task = run_follow_up
-        if delay_seconds:
-            task = task.using(
-                run_after=timezone.now() + timedelta(seconds=delay_seconds)
-            )
-        task.enqueue(event_id=event.pk, try_number=try_number)
-
-    transaction.on_commit(enqueue)
-
-
-def retry_delay_seconds(try_number: int) -> int:
-    """Exponential backoff: the base delay doubled for each try so far, capped."""
-    conf = webhook_settings()
-    return min(
-        conf.follow_up_retry_seconds * 2 ** (try_number - 1),
-        conf.follow_up_retry_max_seconds,
-    )
-
-
-def follow_up_execute(*, event_id: int, try_number: int) -> HandlerRun:
-    """Run one try of an event's follow-up work and record it as a ``HandlerRun``.
-
-    A ``TransientError`` before the last try schedules the next one; any other
-    failure (or the last try's) is ``dead``, and the event becomes ``failed``.
+    Yields each event's status before the replay and the new run. Events
+    that cannot be replayed (rejected, duplicates) are skipped: the caller
+    counts what it gave against what came back.
     """
-    event = WebhookEvent.objects.select_related("bot").get(pk=event_id)
-    handler_class = registry.get(event.handler_name)
-    delivery = dataclasses.replace(
-        parse_delivery(event.payload or {}, headers=event.headers or {}),
-        delivery_id=event.delivery_id,
-    )
-    max_tries = handler_class.follow_up_max_attempts
-    started_at, started = timezone.now(), time.perf_counter()
-    error: dict[str, str] = {}
-    try:
-        with transaction.atomic():
-            handler_class().follow_up(_handler_request(event, delivery))
-    except Exception as exc:  # recorded on the run, never raised into the worker
-        transient = isinstance(exc, TransientError) and try_number < max_tries
-        outcome = HandlerRun.Outcome.RETRYING if transient else HandlerRun.Outcome.DEAD
-        error = {
-            "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-            "message": f"Follow-up try {try_number} of {max_tries}: {exc}",
-            "traceback": traceback.format_exc(),
-        }
-        logger.warning(
-            "follow-up of event %s failed (try %s of %s, %s)",
-            event.pk,
-            try_number,
-            max_tries,
-            outcome,
-            exc_info=True,
-            extra={"event_id": event.pk},
-        )
-    else:
-        outcome = HandlerRun.Outcome.SUCCEEDED
-    last = event.runs.aggregate(last=Max("attempt"))["last"] or 0
-    run = handler_run_create(
-        event=event,
-        attempt=last + 1,
-        trigger=HandlerRun.Trigger.FOLLOW_UP,
-        started_at=started_at,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        outcome=outcome,
-        **error,
-    )
-    if outcome == HandlerRun.Outcome.RETRYING:
-        follow_up_enqueue(
-            event=event,
-            try_number=try_number + 1,
-            delay_seconds=retry_delay_seconds(try_number),
-        )
-    elif outcome == HandlerRun.Outcome.DEAD:
-        webhook_event_finish(
-            event=event,
-            status=WebhookEvent.Status.FAILED,
-            error_code="follow_up_failed",
-            error_detail=f"{error['error_type']}: {error['message']}",
-            traceback=error["traceback"],
-        )
-    return run
+    for event in events:
+        if event.status in REPLAYABLE:
+            before = event.status
+            yield before, webhook_event_replay(event=event)

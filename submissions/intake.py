@@ -35,16 +35,15 @@ from handlers.wire import (
     parse_json,
 )
 from submissions.conf import webhook_settings
-from submissions.dispatch import handler_run_execute, handler_run_take_over
+from submissions.dispatch import RunOutcome, handler_run_execute, handler_run_take_over
 from submissions.fields import storable_json
 from submissions.incoming import IncomingRequest
-from submissions.models import Bot, WebhookEvent
+from submissions.models import Bot, HandlerRun, WebhookEvent
 from submissions.services import (
-    Recorded,
     webhook_event_record_delivery,
+    webhook_event_record_duplicate,
     webhook_event_record_minimal,
     webhook_event_record_rejected,
-    webhook_event_set_response,
 )
 from submissions.tokens import TokenError, bearer_token, verify_token
 
@@ -223,9 +222,23 @@ def _receive(*, bot: Bot, incoming: IncomingRequest, started: float) -> IntakeRe
     recorded = webhook_event_record_delivery(
         bot=bot, incoming=incoming, payload=payload, delivery=delivery
     )
+    if recorded.original is not None:
+        return _duplicate(
+            original=recorded.original,
+            incoming=incoming,
+            payload=payload,
+            delivery=delivery,
+            started=started,
+        )
     event = recorded.event
+    assert event is not None  # noqa: S101 - Recorded holds one or the other
     try:
-        return _answer(recorded, delivery, incoming, started)
+        result = handler_run_execute(
+            event=event,
+            delivery=delivery,
+            respond=run_reply,
+            response_duration_from=started,
+        )
     except DatabaseError:
         # Stored, but the run could not be recorded: the event stays
         # `received`, and a copy of the delivery takes it over after the lease.
@@ -241,35 +254,76 @@ def _receive(*, bot: Bot, incoming: IncomingRequest, started: float) -> IntakeRe
             "recorded; send it again for its reply.",
         )
         return IntakeResult(STORAGE_FAILED_STATUS, body, event, {"Retry-After": "5"})
+    _log(event, incoming)
+    status, body = result.response or run_reply(result.outcome)
+    return IntakeResult(status, body, event)
 
 
-def _answer(
-    recorded: Recorded, delivery: Delivery, incoming: IncomingRequest, started: float
+def _duplicate(
+    *,
+    original: WebhookEvent,
+    incoming: IncomingRequest,
+    payload: dict[str, Any],
+    delivery: Delivery,
+    started: float,
 ) -> IntakeResult:
-    event = recorded.event
-    if recorded.original is not None:
-        headers = {"X-Webhook-Original-Event-Id": str(recorded.original.pk)}
-        if recorded.original.response_status is None:  # still in flight, or abandoned
-            taken = handler_run_take_over(
-                original=recorded.original,
-                delivery=delivery,
-                response_duration_from=started,
+    """A copy of a stored delivery: the original's reply, never a second run.
+
+    An original with no reply yet is in flight, or was abandoned by a process
+    that died: past the lease, this copy takes it over and runs it; otherwise
+    the copy gets 409 and ``Retry-After``. The copy is stored as a
+    ``duplicate`` with the reply it got.
+    """
+    headers = {"X-Webhook-Original-Event-Id": str(original.pk)}
+    if original.response_status is not None:
+        status, body = original.response_status, original.response_body
+    else:
+        taken = handler_run_take_over(
+            original=original,
+            delivery=delivery,
+            respond=run_reply,
+            response_duration_from=started,
+        )
+        if taken is not None and taken.response is not None:
+            status, body = taken.response
+        else:
+            status, body = (
+                409,
+                error_body(
+                    "delivery_in_progress",
+                    "This delivery id is being processed right now; retry in a moment "
+                    "for its reply.",
+                ),
             )
-            if taken is None:
-                headers["Retry-After"] = "1"
-            else:
-                webhook_event_set_response(
-                    event=event,
-                    response_status=taken.status_code,
-                    response_body=taken.body,
-                )
-        _log(event, incoming)
-        return IntakeResult(event.response_status, event.response_body, event, headers)
-    result = handler_run_execute(
-        event=event, delivery=delivery, response_duration_from=started
+            headers["Retry-After"] = "1"
+    event = webhook_event_record_duplicate(
+        original=original,
+        incoming=incoming,
+        payload=payload,
+        delivery=delivery,
+        response_status=status,
+        response_body=body,
     )
     _log(event, incoming)
-    return IntakeResult(result.status_code, result.body, event)
+    return IntakeResult(status, body, event, headers)
+
+
+def run_reply(outcome: RunOutcome) -> tuple[int, dict[str, Any]]:
+    """The reply a run's outcome gets: the handler's own, or an error."""
+    event = outcome.event
+    if outcome.outcome == HandlerRun.Outcome.SUCCEEDED:
+        return 200, outcome.reply or {}
+    if outcome.outcome == HandlerRun.Outcome.UNROUTED:
+        return 404, error_body(
+            outcome.error_code,
+            f"{outcome.message} The delivery is stored as event {event.pk} and can "
+            "be replayed once the handler exists.",
+        )
+    return 500, error_body(
+        outcome.error_code,
+        f"The handler {event.handler_name!r} failed. The delivery is stored as "
+        f"event {event.pk}; its answers are kept and it can be replayed after a fix.",
+    )
 
 
 STORAGE_FAILED_STATUS = 503

@@ -1,4 +1,8 @@
-"""Writes. Every row this project stores is written here."""
+"""Writes: the rows of one delivery, its runs, its status, and bots' secrets.
+
+Plain functions, keyword-only; they decide no HTTP status (the intake maps
+what they return to replies). Handlers' own writes are theirs.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ from submissions.models import (
     FormSubmission,
     HandlerRun,
     WebhookEvent,
-    generate_secret,
 )
 from submissions.values import value_as_text
 
@@ -101,11 +104,12 @@ def webhook_event_record_minimal(
 class Recorded:
     """What ``webhook_event_record_delivery`` stored.
 
-    ``original`` is set when the delivery id was seen before: ``event`` is
-    then the new ``duplicate`` row pointing at it, and nothing else was stored.
+    ``original`` is set when the delivery id was seen before: nothing was
+    stored then, and the copy is recorded with ``webhook_event_record_duplicate``
+    once the intake knows its answer.
     """
 
-    event: WebhookEvent
+    event: WebhookEvent | None = None
     submission: FormSubmission | None = None
     original: WebhookEvent | None = None
 
@@ -122,7 +126,7 @@ def webhook_event_record_delivery(
     Three inserts whatever the number of answers (they go in one bulk insert).
     A delivery id already stored for this bot is refused by the database's
     unique constraint (not by a read first), so concurrent copies of one
-    delivery cannot both get through; the copy is stored as a ``duplicate``.
+    delivery cannot both get through; for a copy, the original is returned.
     """
     try:
         with transaction.atomic():
@@ -151,12 +155,7 @@ def webhook_event_record_delivery(
         )
         if original is None:
             raise
-        return Recorded(
-            event=_duplicate_create(
-                original=original, incoming=incoming, payload=payload, delivery=delivery
-            ),
-            original=original,
-        )
+        return Recorded(original=original)
     return Recorded(event=event, submission=submission)
 
 
@@ -184,24 +183,16 @@ def _submission_create(*, event: WebhookEvent, delivery: Delivery) -> FormSubmis
     return submission
 
 
-IN_PROGRESS_BODY = {
-    "error": "delivery_in_progress",
-    "detail": "This delivery id is being processed right now; retry in a moment for its reply.",
-}
-
-
-def _duplicate_create(
+def webhook_event_record_duplicate(
     *,
     original: WebhookEvent,
     incoming: IncomingRequest,
     payload: dict[str, Any],
     delivery: Delivery,
+    response_status: int,
+    response_body: dict[str, Any],
 ) -> WebhookEvent:
-    """A ``duplicate`` row answering with the original's reply (409 while it is in flight)."""
-    if original.response_status is None:
-        status, body = 409, IN_PROGRESS_BODY
-    else:
-        status, body = original.response_status, original.response_body
+    """A ``duplicate`` row pointing at ``original``, with the reply it was sent."""
     return WebhookEvent.objects.create(
         bot=original.bot,
         status=WebhookEvent.Status.DUPLICATE,
@@ -211,8 +202,8 @@ def _duplicate_create(
         delivery_id=delivery.delivery_id,
         conversation_id=delivery.conversation_id,
         user_id=delivery.user_id,
-        response_status=status,
-        response_body=body,
+        response_status=response_status,
+        response_body=response_body,
         **_event_fields(incoming, body_cap=None),
     )
 
@@ -246,15 +237,6 @@ def webhook_event_finish(
     WebhookEvent.objects.filter(pk=event.pk).update(**fields)
     for name, value in fields.items():
         setattr(event, name, value)
-
-
-def webhook_event_set_response(
-    *, event: WebhookEvent, response_status: int, response_body: dict[str, Any]
-) -> None:
-    WebhookEvent.objects.filter(pk=event.pk).update(
-        response_status=response_status, response_body=response_body
-    )
-    event.response_status, event.response_body = response_status, response_body
 
 
 def handler_run_create(
@@ -294,8 +276,7 @@ def bot_rotate_secret(*, bot: Bot) -> str:
     keep the same previous secret.
     """
     locked = Bot.objects.select_for_update().get(pk=bot.pk)
-    new_secret = generate_secret()
-    locked.previous_secret, locked.secret = locked.secret, new_secret
+    new_secret = locked.rotate_secret()
     locked.save(update_fields=["secret", "previous_secret"])
     bot.secret, bot.previous_secret = locked.secret, locked.previous_secret
     return new_secret

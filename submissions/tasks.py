@@ -1,11 +1,8 @@
-"""Background tasks, run by a task worker (``manage.py db_worker`` by default)."""
+"""Where earlier releases queued follow-up tasks from; kept so that tasks
+already queued under ``submissions.tasks.run_follow_up`` still run.
+The task lives in ``submissions.followups``.
+"""
 
-from django_tasks import task
+from submissions.followups import run_follow_up
 
-from submissions.dispatch import follow_up_execute
-
-
-@task()
-def run_follow_up(event_id: int, try_number: int) -> str:
-    """One try of a handler's follow-up work for a stored event."""
-    return follow_up_execute(event_id=event_id, try_number=try_number).outcome
+__all__ = ["run_follow_up"]

@@ -1,3 +1,5 @@
+"""Follow-up work: queued after the reply, retried with backoff, dead at the last try."""
+
 from datetime import timedelta
 
 import pytest
@@ -6,7 +8,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from handlers import TransientError, WebhookHandler, register
-from submissions.dispatch import retry_delay_seconds, webhook_event_replay
+from submissions.dispatch import webhook_event_replay
+from submissions.followups import retry_delay_seconds
 from submissions.models import HandlerRun, WebhookEvent
 
 # Real commits, as in production: on_commit enqueues at once and the worker
