@@ -37,6 +37,18 @@ class Bot(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def rotate_secret(self, new_secret: str | None = None) -> str:
+        """Make ``new_secret`` (a new random one by default) the current secret.
+
+        The current one stays accepted as ``previous_secret`` until logicdialog
+        signs with the new one. Sets the fields and returns the new secret;
+        the caller saves (``services.bot_rotate_secret`` under a row lock).
+        """
+        new_secret = new_secret or generate_secret()
+        if new_secret != self.secret:
+            self.previous_secret, self.secret = self.secret, new_secret
+        return new_secret
+
     def signing_secrets(self) -> list[str]:
         """The secrets a token may be signed with, current first."""
         return [s for s in (self.secret, self.previous_secret) if s]

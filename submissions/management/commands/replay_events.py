@@ -2,8 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from submissions.dispatch import REPLAYABLE, webhook_event_replay
+from submissions.dispatch import REPLAYABLE, webhook_events_replay
 from submissions.management.options import bot_from_slug, parse_moment
+from submissions.models import HandlerRun, WebhookEvent
 from submissions.selectors import webhook_event_replay_queryset
 
 
@@ -40,7 +41,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         events = webhook_event_replay_queryset(
-            statuses=options["status"] or ["failed", "unrouted"],
+            statuses=options["status"]
+            or [WebhookEvent.Status.FAILED, WebhookEvent.Status.UNROUTED],
             bot=bot_from_slug(options["bot"]),
             handler_name=options["handler"],
             since=parse_moment(options["since"], option="--since")
@@ -53,32 +55,33 @@ class Command(BaseCommand):
             ),
             event_ids=options["event"],
         )
-        outcomes: dict[str, int] = {}
-        total = 0
-        for event in events.iterator(chunk_size=200):
-            total += 1
-            if options["dry_run"]:
+        if options["dry_run"]:
+            total = 0
+            for event in events.iterator(chunk_size=200):
+                total += 1
                 self.stdout.write(
                     f"would replay event {event.pk} ({event.handler_name}, {event.status})"
                 )
-                continue
-            before = event.status
-            run = webhook_event_replay(event=event)
-            outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
-            self.stdout.write(
-                f"event {event.pk} ({event.handler_name}): {before} -> {event.status} "
-                f"(attempt {run.attempt})"
-            )
-        if options["dry_run"]:
             self.stdout.write(f"{total} event(s) would be replayed.")
             return
+        outcomes: dict[str, int] = {}
+        replayed = webhook_events_replay(events=events.iterator(chunk_size=200))
+        for before, run in replayed:
+            outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+            self.stdout.write(
+                f"event {run.event_id} ({run.handler_name}): {before} -> "
+                f"{run.event.status} (attempt {run.attempt})"
+            )
+        total = sum(outcomes.values())
         summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
         self.stdout.write(
             self.style.SUCCESS(
                 f"Replayed {total} event(s){': ' + summary if total else ''}."
             )
         )
-        if outcomes.get("failed") or outcomes.get("unrouted"):
+        if outcomes.get(HandlerRun.Outcome.FAILED) or outcomes.get(
+            HandlerRun.Outcome.UNROUTED
+        ):
             raise CommandError(
                 "Some replays did not succeed; see the events' runs in the admin."
             )

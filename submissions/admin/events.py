@@ -1,0 +1,276 @@
+"""What was received (webhook events) and what ran (handler runs), with replay."""
+
+from __future__ import annotations
+
+import binascii
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from submissions.admin.bigtable import (
+    BigTableAdmin,
+    ExactSearchMixin,
+    HandlerNameFilter,
+)
+from submissions.admin.common import (
+    PRE_STYLE,
+    ReadOnlyAdminMixin,
+    event_link,
+    preformatted,
+    pretty_json,
+    search_link,
+)
+from submissions.dispatch import webhook_events_replay
+from submissions.models import FormSubmission, HandlerRun, WebhookEvent
+
+
+def replay_and_report(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, events: QuerySet[WebhookEvent]
+) -> None:
+    """Run events again through today's handlers (as `replay_events` does) and say how it went."""
+    outcomes: dict[str, int] = {}
+    ordered = events.select_related("bot").order_by("received_at", "id")
+    for _, run in webhook_events_replay(events=ordered):
+        outcome = run.get_outcome_display()
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    replayed = sum(outcomes.values())
+    summary = ", ".join(
+        f"{n} {outcome.lower()}" for outcome, n in sorted(outcomes.items())
+    )
+    message = f"Replayed {replayed} event(s)" + (f": {summary}." if summary else ".")
+    skipped = events.count() - replayed
+    if skipped:
+        message += f" Skipped {skipped} rejected or duplicate event(s); replay a duplicate's original."
+    failed = any(outcome != HandlerRun.Outcome.SUCCEEDED.label for outcome in outcomes)
+    modeladmin.message_user(
+        request, message, messages.WARNING if failed else messages.SUCCESS
+    )
+
+
+class ReplayMixin:
+    """The replay actions need their own permission, not just the view one."""
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("submissions.replay_webhookevent")
+
+
+class HandlerRunInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = HandlerRun
+    extra = 0
+    can_delete = False
+    fields = [
+        "attempt",
+        "trigger",
+        "outcome",
+        "started_at",
+        "duration_ms",
+        "error_type",
+        "message",
+    ]
+    readonly_fields = fields
+    ordering = ["attempt"]
+    verbose_name_plural = "handler runs"
+
+
+@admin.register(HandlerRun)
+class HandlerRunAdmin(ReplayMixin, ReadOnlyAdminMixin, BigTableAdmin):
+    """Every handler run; filter on "Failed permanently" for the dead-letter list."""
+
+    list_display = [
+        "started_at",
+        "event_link",
+        "handler_name",
+        "trigger",
+        "attempt",
+        "outcome",
+        "error_type",
+    ]
+    list_filter = [
+        "outcome",
+        "trigger",
+        HandlerNameFilter,  # a plain field filter reads every row for its choices
+        ("started_at", admin.DateFieldListFilter),
+    ]
+    list_select_related = ["event"]
+    search_fields = ["=handler_name", "=event__id", "=event__conversation_id"]
+    # Newest first, on run_time_idx; the model's ordering (by event, i.e. the
+    # event's time) would join and sort the whole table for every page.
+    ordering = ["-started_at", "-id"]
+    sortable_by = ["started_at"]
+    actions = ["replay_events"]
+    readonly_fields = ["traceback_display", "reply_json"]
+    exclude = ["traceback", "reply"]
+
+    @admin.action(description="Replay these runs' events", permissions=["replay"])
+    def replay_events(
+        self, request: HttpRequest, queryset: QuerySet[HandlerRun]
+    ) -> None:
+        replay_and_report(
+            self,
+            request,
+            WebhookEvent.objects.filter(pk__in=queryset.values("event_id")),
+        )
+
+    @admin.display(description="event")
+    def event_link(self, run: HandlerRun) -> str:
+        return event_link(run.event_id)
+
+    @admin.display(description="traceback")
+    def traceback_display(self, run: HandlerRun) -> str:
+        return preformatted(run.traceback)
+
+    @admin.display(description="reply")
+    def reply_json(self, run: HandlerRun) -> str:
+        return pretty_json(run.reply)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(
+    ReplayMixin, ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin
+):
+    list_display = [
+        "received_at",
+        "bot",
+        "handler_name",
+        "status",
+        "conversation",
+        "duration",
+    ]
+    list_filter = [
+        "bot",
+        HandlerNameFilter,
+        "status",
+        ("received_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["handler_name", "conversation_id", "user_id", "delivery_id"]
+    exact_search_fields = ("handler_name", "conversation_id", "user_id", "delivery_id")
+    search_help_text = (
+        "An exact conversation id, user id, delivery id, handler name or event number."
+    )
+    list_select_related = ["bot"]
+    sortable_by = ["received_at"]
+    readonly_fields = [
+        "submission_link",
+        "duration",
+        "headers_json",
+        "payload_json",
+        "raw_body_display",
+        "reply_json",
+        "traceback_display",
+    ]
+
+    def get_fieldsets(
+        self, request: HttpRequest, obj: WebhookEvent | None = None
+    ) -> list[tuple[str | None, dict[str, Any]]]:
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [
+            (
+                None,
+                {
+                    "fields": [
+                        "received_at",
+                        "bot",
+                        "status",
+                        "handler_name",
+                        "conversation_id",
+                        "user_id",
+                        "delivery_id",
+                        "duplicate_of",
+                        "submission_link",
+                        "duration",
+                    ]
+                },
+            ),
+        ]
+        if obj is not None and (obj.error_code or obj.error_detail or obj.traceback):
+            fieldsets.append(
+                (
+                    "Error",
+                    {"fields": ["error_code", "error_detail", "traceback_display"]},
+                )
+            )
+        fieldsets += [
+            (
+                "Request",
+                {
+                    "fields": [
+                        "payload_json",
+                        "headers_json",
+                        "remote_addr",
+                        "body_size",
+                        "body_sha256",
+                        "body_truncated",
+                        "raw_body_display",
+                    ]
+                },
+            ),
+            ("Reply", {"fields": ["response_status", "reply_json"]}),
+        ]
+        return fieldsets
+
+    inlines = [HandlerRunInline]
+    actions = ["replay_selected"]
+
+    @admin.action(description="Replay selected events", permissions=["replay"])
+    def replay_selected(
+        self, request: HttpRequest, queryset: QuerySet[WebhookEvent]
+    ) -> None:
+        replay_and_report(self, request, queryset)
+
+    @admin.display(description="conversation")
+    def conversation(self, event: WebhookEvent) -> str:
+        return search_link(self, event.conversation_id)
+
+    @admin.display(description="duration")
+    def duration(self, event: WebhookEvent) -> str:
+        return "-" if event.duration_ms is None else f"{event.duration_ms:.1f} ms"
+
+    @admin.display(description="submission")
+    def submission_link(self, event: WebhookEvent) -> str:
+        submission = FormSubmission.objects.filter(event=event).only("pk").first()
+        if submission is None:
+            return "-"
+        url = reverse("admin:submissions_formsubmission_change", args=[submission.pk])
+        return format_html('<a href="{}">Submission #{}</a>', url, submission.pk)
+
+    @admin.display(description="headers")
+    def headers_json(self, event: WebhookEvent) -> str:
+        return pretty_json(event.headers)
+
+    @admin.display(description="payload")
+    def payload_json(self, event: WebhookEvent) -> str:
+        return pretty_json(event.payload)
+
+    @admin.display(description="reply body")
+    def reply_json(self, event: WebhookEvent) -> str:
+        return pretty_json(event.response_body)
+
+    @admin.display(description="traceback")
+    def traceback_display(self, event: WebhookEvent) -> str:
+        return preformatted(event.traceback)
+
+    @admin.display(description="raw body")
+    def raw_body_display(self, event: WebhookEvent) -> str:
+        raw = bytes(event.raw_body or b"")
+        if not raw:
+            return "-"
+        note = " (truncated)" if event.body_truncated else ""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            lines = (
+                binascii.hexlify(raw[i : i + 32], " ").decode()
+                for i in range(0, len(raw), 32)
+            )
+            return format_html(
+                '<p>Not UTF-8 text; hex{}:</p><pre style="{}">{}</pre>',
+                note,
+                PRE_STYLE,
+                "\n".join(lines),
+            )
+        return format_html(
+            '<p>Text{}:</p><pre style="{}">{}</pre>', note, PRE_STYLE, text
+        )
