@@ -6,6 +6,5 @@ class ApiConfig(AppConfig):
     verbose_name = "Read API"
 
     def ready(self) -> None:
-        # Registers the OpenAPI extensions, among them the webhook endpoint's
-        # documentation (submissions.views stays free of schema code).
+        # The read API's shared OpenAPI pieces.
         from api import schema  # noqa: F401

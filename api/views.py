@@ -28,6 +28,7 @@ from api.serializers import (
     WebhookEventDetailSerializer,
     WebhookEventSerializer,
 )
+from handlers.wire import error_body
 from submissions.downloads import submission_csv_response
 from submissions.exports import ExportOptions
 from submissions.models import FormAnswer, FormSubmission, WebhookEvent
@@ -57,14 +58,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     data = response.data
     if isinstance(data, dict) and "detail" in data:
         detail = data["detail"]
-        response.data = {
-            "error": getattr(detail, "code", None) or "error",
-            "detail": str(detail),
-        }
+        response.data = error_body(
+            getattr(detail, "code", None) or "error", str(detail)
+        )
     else:
         response.data = {
-            "error": "invalid_query",
-            "detail": f"Invalid query parameters: {_messages(data)}",
+            **error_body(
+                "invalid_query", f"Invalid query parameters: {_messages(data)}"
+            ),
             "errors": data,
         }
     return response

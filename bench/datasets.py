@@ -29,7 +29,7 @@ def events_for(submissions: int) -> int:
 
     if not apps.ready:
         django_setup(database_url("postgres"))
-    from submissions.management.commands.seed_events import ACCEPTED, PATTERN
+    from bench.management.commands.seed_events import ACCEPTED, PATTERN
 
     per_run = sum(1 for slot in PATTERN if slot in ACCEPTED)
     runs, rest = divmod(submissions, per_run)

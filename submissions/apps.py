@@ -6,4 +6,7 @@ class SubmissionsConfig(AppConfig):
     verbose_name = "Webhook submissions"
 
     def ready(self) -> None:
-        from submissions import checks  # noqa: F401  (registers the system checks)
+        from submissions import (
+            checks,  # noqa: F401  (registers the system checks)
+            openapi,  # noqa: F401  (documents the webhook)
+        )

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from django.db import Error, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from handlers.wire import error_body
+
 logger = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
@@ -36,7 +38,7 @@ def database_ok(alias: str = "default") -> bool:
 def health_response(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         response = JsonResponse(
-            {"error": "method_not_allowed", "detail": "Use GET or HEAD."}, status=405
+            error_body("method_not_allowed", "Use GET or HEAD."), status=405
         )
         response["Allow"] = "GET, HEAD"
         return response

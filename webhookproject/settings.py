@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from submissions.conf import DEFAULTS as WEBHOOK_DEFAULTS
 from webhookproject.logs import LOG_FORMATS, json_formatter
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -182,7 +183,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "PREPROCESSING_HOOKS": ["api.schema.without_url_aliases"],
+    "PREPROCESSING_HOOKS": ["submissions.openapi.without_url_aliases"],
     "ENUM_NAME_OVERRIDES": {
         "WebhookEventStatus": "submissions.models.WebhookEvent.Status"
     },
@@ -210,29 +211,49 @@ TASKS = {
     },
 }
 
-# The project's own knobs, read through submissions.conf.webhook_settings().
+# The project's own knobs, read through submissions.conf.webhook_settings();
+# their defaults are defined once, in submissions.conf.DEFAULTS.
 WEBHOOKS = {
     # Largest request body accepted, in bytes; larger gets 413 unread.
-    "MAX_BODY_BYTES": env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024),
+    "MAX_BODY_BYTES": env.int(
+        "WEBHOOK_MAX_BODY_BYTES", default=WEBHOOK_DEFAULTS["MAX_BODY_BYTES"]
+    ),
     # How much of a rejected request's body is kept for audit.
-    "REJECTED_BODY_BYTES": env.int("WEBHOOK_REJECTED_BODY_BYTES", default=64 * 1024),
+    "REJECTED_BODY_BYTES": env.int(
+        "WEBHOOK_REJECTED_BODY_BYTES", default=WEBHOOK_DEFAULTS["REJECTED_BODY_BYTES"]
+    ),
     # HMAC algorithms a token may use. Only HS256/HS384/HS512 are allowed here.
-    "JWT_ALGORITHMS": env.list("WEBHOOK_JWT_ALGORITHMS", default=["HS256"]),
+    "JWT_ALGORITHMS": env.list(
+        "WEBHOOK_JWT_ALGORITHMS", default=WEBHOOK_DEFAULTS["JWT_ALGORITHMS"]
+    ),
     # Clock skew tolerated on exp/nbf/iat, in seconds.
-    "JWT_LEEWAY_SECONDS": env.int("WEBHOOK_JWT_LEEWAY_SECONDS", default=30),
+    "JWT_LEEWAY_SECONDS": env.int(
+        "WEBHOOK_JWT_LEEWAY_SECONDS", default=WEBHOOK_DEFAULTS["JWT_LEEWAY_SECONDS"]
+    ),
     # Claims every token must carry, e.g. ["exp"]. logicdialog publishes none.
-    "JWT_REQUIRED_CLAIMS": env.list("WEBHOOK_JWT_REQUIRED_CLAIMS", default=[]),
+    "JWT_REQUIRED_CLAIMS": env.list(
+        "WEBHOOK_JWT_REQUIRED_CLAIMS", default=WEBHOOK_DEFAULTS["JWT_REQUIRED_CLAIMS"]
+    ),
     # Follow-up retries: first delay, doubled each try, capped.
-    "FOLLOW_UP_RETRY_SECONDS": env.int("WEBHOOK_FOLLOW_UP_RETRY_SECONDS", default=30),
+    "FOLLOW_UP_RETRY_SECONDS": env.int(
+        "WEBHOOK_FOLLOW_UP_RETRY_SECONDS",
+        default=WEBHOOK_DEFAULTS["FOLLOW_UP_RETRY_SECONDS"],
+    ),
     "FOLLOW_UP_RETRY_MAX_SECONDS": env.int(
-        "WEBHOOK_FOLLOW_UP_RETRY_MAX_SECONDS", default=3600
+        "WEBHOOK_FOLLOW_UP_RETRY_MAX_SECONDS",
+        default=WEBHOOK_DEFAULTS["FOLLOW_UP_RETRY_MAX_SECONDS"],
     ),
     # After this long with no reply, a stored delivery's process is taken as
     # dead and the next copy of it runs it. Keep it above the server's request
     # timeout (gunicorn.conf.py: 30 s).
-    "IN_FLIGHT_LEASE_SECONDS": env.int("WEBHOOK_IN_FLIGHT_LEASE_SECONDS", default=60),
+    "IN_FLIGHT_LEASE_SECONDS": env.int(
+        "WEBHOOK_IN_FLIGHT_LEASE_SECONDS",
+        default=WEBHOOK_DEFAULTS["IN_FLIGHT_LEASE_SECONDS"],
+    ),
     # Base URL that `send_webhook` posts to and `setup_demo` prints.
-    "PUBLIC_BASE_URL": env("WEBHOOK_PUBLIC_BASE_URL", default="http://127.0.0.1:8000"),
+    "PUBLIC_BASE_URL": env(
+        "WEBHOOK_PUBLIC_BASE_URL", default=WEBHOOK_DEFAULTS["PUBLIC_BASE_URL"]
+    ),
 }
 
 # Logs go to stderr, one JSON object per line unless DJANGO_LOG_FORMAT=plain

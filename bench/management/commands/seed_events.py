@@ -1,6 +1,7 @@
 """Fill the database with realistic deliveries, fast: for benchmarks and demos.
 
-    manage.py seed_events --count 1000000 [--answers 5] [--bots 5] [--days 90]
+    DJANGO_SETTINGS_MODULE=bench.settings manage.py seed_events --count 1000000 \
+        [--answers 5] [--bots 5] [--days 90]
 
 Every hundred events follow one pattern: 89 ``processed``, 3 ``failed``,
 1 ``unrouted``, 3 ``rejected`` (bad signature: no delivery id, no payload)
@@ -34,21 +35,27 @@ from django.db import connection, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
+from handlers.wire import answer_item, build_payload, error_body
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 from submissions.values import value_as_text
 
 BATCH_EVENTS = 5000
 
 #: (status, has submission and run) for each slot of a run of 100 events.
+Status = WebhookEvent.Status
 PATTERN: list[str] = (
-    ["failed"] * 3
-    + ["unrouted"]
-    + ["rejected"] * 3
-    + ["processed", "duplicate"]
-    + ["processed"] * 91
+    [Status.FAILED] * 3
+    + [Status.UNROUTED]
+    + [Status.REJECTED] * 3
+    + [Status.PROCESSED, Status.DUPLICATE]
+    + [Status.PROCESSED] * 91
 )
-ACCEPTED = {"processed", "failed", "unrouted"}
-RUN_OUTCOME = {"processed": "succeeded", "failed": "failed", "unrouted": "unrouted"}
+ACCEPTED = {Status.PROCESSED, Status.FAILED, Status.UNROUTED}
+RUN_OUTCOME = {
+    Status.PROCESSED: HandlerRun.Outcome.SUCCEEDED,
+    Status.FAILED: HandlerRun.Outcome.FAILED,
+    Status.UNROUTED: HandlerRun.Outcome.UNROUTED,
+}
 
 HANDLERS = ("save-form", "feedback", "signup", "support-request", "crm-push")
 UNROUTED_HANDLER = "old-survey"
@@ -236,28 +243,30 @@ class Generator:
             bot_id = self.bots[index % len(self.bots)]
             handler = (
                 UNROUTED_HANDLER
-                if slot == "unrouted"
+                if slot == Status.UNROUTED
                 else HANDLERS[(index // 7) % len(HANDLERS)]
             )
             conversation = f"conv-{rng.randrange(self.count // 4 + 1):08d}"
             user = f"user-{rng.randrange(self.count // 8 + 1):08d}"
             # A duplicate repeats the event just before it, delivery id and all.
-            delivery_index = index - 1 if slot == "duplicate" else index
+            delivery_index = index - 1 if slot == Status.DUPLICATE else index
             delivery_id = f"seed-{self.run_tag}-{delivery_index}"
             answers = [
                 (key, label, input_type, self.value(key, input_type, index))
                 for key, label, input_type in self.questions
             ]
-            payload = {
-                "handler": handler,
-                "conversationId": conversation,
-                "userId": user,
-                "id": delivery_id,
-                "formValues": [
-                    {"key": key, "title": label, "type": input_type, "value": value}
+            payload = build_payload(
+                handler_name=handler,
+                conversation_id=conversation,
+                user_id=user,
+                delivery_id=delivery_id,
+                form_values=[
+                    answer_item(
+                        key=key, label=label, input_type=input_type, value=value
+                    )
                     for key, label, input_type, value in answers
                 ],
-            }
+            )
             body_text = _compact(payload)
             body = body_text.encode()
             headers = _compact(
@@ -266,9 +275,9 @@ class Generator:
             duration = round(rng.uniform(2.0, 25.0), 3)
             error_code = error_detail = traceback = ""
             duplicate_of = None
-            if slot == "processed" or slot == "duplicate":
+            if slot in (Status.PROCESSED, Status.DUPLICATE):
                 status, reply = 200, OK_REPLY
-            elif slot == "failed":
+            elif slot == Status.FAILED:
                 status = 500
                 error_code = "handler_error"
                 error_detail = f"RuntimeError: CRM timed out for delivery {delivery_id}"
@@ -277,20 +286,20 @@ class Generator:
                     '  File "crm/webhook_handlers.py", line 42, in handle\n'
                     "RuntimeError: CRM timed out\n"
                 )
-                reply = {"error": "handler_error", "detail": "The handler failed."}
-            elif slot == "unrouted":
+                reply = error_body("handler_error", "The handler failed.")
+            elif slot == Status.UNROUTED:
                 status, error_code = 404, "unknown_handler"
                 error_detail = f"No webhook handler named {handler!r}."
-                reply = {"error": "unknown_handler", "detail": error_detail}
+                reply = error_body("unknown_handler", error_detail)
             else:  # rejected: the token did not verify; nothing parsed is kept
                 status, error_code = 401, "invalid_signature"
                 error_detail = (
                     "The token's signature does not match this bot's JWT secret."
                 )
-                reply = {"error": error_code, "detail": error_detail}
-            if slot == "duplicate":
+                reply = error_body(error_code, error_detail)
+            if slot == Status.DUPLICATE:
                 duplicate_of = event_id - 1
-            parsed = slot != "rejected"
+            parsed = slot != Status.REJECTED
             out.events.append(
                 (
                     event_id,
@@ -358,10 +367,10 @@ class Generator:
                     started_at + timedelta(milliseconds=duration),
                     duration,
                     RUN_OUTCOME[slot],
-                    "" if slot == "processed" else "builtins.RuntimeError",
-                    "" if slot == "processed" else error_detail,
+                    "" if slot == Status.PROCESSED else "builtins.RuntimeError",
+                    "" if slot == Status.PROCESSED else error_detail,
                     traceback,
-                    _compact(OK_REPLY) if slot == "processed" else None,
+                    _compact(OK_REPLY) if slot == Status.PROCESSED else None,
                 )
             )
             ids["run"] += 1
