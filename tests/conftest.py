@@ -20,7 +20,7 @@ def _plain_http(django_test_environment, tmp_path_factory):
     # server speak HTTP. Session-scoped so it precedes the live server, whose
     # middleware reads the setting once. The production static storage needs
     # `collectstatic`'s manifest; tests serve the files as they are
-    # (tests/test_serving.py runs collectstatic and the real storage).
+    # (tests/webhookproject/test_serving.py runs collectstatic and the real storage).
     with override_settings(
         SECURE_SSL_REDIRECT=False,
         STATIC_ROOT=tmp_path_factory.mktemp("static"),

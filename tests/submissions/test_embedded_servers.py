@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from submissions.tokens import sign_token
-from tests.test_serving import ROOT, clean_env, free_port
+from tests.webhookproject.test_serving import ROOT, clean_env, free_port
 
 CREATE_BOT = (
     "from submissions.models import Bot;"

@@ -1,9 +1,10 @@
-"""The classes of hostile input beyond the corpus: meaning-preserving redaction,
-the edge (admin and API errors in debug mode, NUL in the admin), log lines,
-the storage floor, and every text column taking any text.
+"""Hostile input the request corpus cannot show: redaction that must keep
+deliveries apart, tokens planted in any header, and the storage floor.
 
-``test_hostile_input.py`` runs the request corpus; ``test_fuzz_endpoint.py``
-and the property tests below feed arbitrary text.
+``test_hostile_input.py`` runs the request corpus, ``test_fuzz_endpoint.py``
+feeds arbitrary input; the edge (``tests/webhookproject/test_edge.py``), log
+lines (``test_logs.py``) and the sanitiser (``test_fields.py``) have their
+own modules.
 """
 
 from __future__ import annotations
@@ -11,26 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
-from typing import Any
 
 import pytest
 from django.db import connection
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from api import views
-from submissions.fields import REPLACEMENT, storable_text
 from submissions.models import (
     FormAnswer,
     FormSubmission,
-    HandlerRun,
     WebhookEvent,
 )
 from submissions.tokens import sign_token
-from tests.factories import BotFactory
-from webhookproject.logs import PlainFormatter
 
 pytestmark = pytest.mark.django_db
 
@@ -115,120 +107,6 @@ def test_a_token_planted_in_any_header_is_never_readable_back(
         assert secret_part not in page.content.decode()
 
 
-# -- 2. the edge: JSON in debug mode, NUL in the admin ------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "status", "code"),
-    [
-        ("get", "/api/nothing-here/", 404, "not_found"),
-        ("get", "/webhooks/", 404, "not_found"),
-        ("get", "/webhooks/no-such-bot/", 404, "unknown_bot"),
-        ("post", "/webhooks/a/b/c/", 404, "not_found"),
-        ("get", "/api/events/not-a-number/", 401, "not_authenticated"),
-    ],
-)
-def test_machine_paths_answer_json_in_debug_mode(
-    client, settings, method, path, status, code
-):
-    settings.DEBUG = True
-    response = getattr(client, method)(path)
-
-    assert response.status_code == status
-    assert response["Content-Type"] == "application/json"
-    assert response.json()["error"] == code
-    assert set(response.json()) >= {"error", "detail"}
-
-
-def test_a_server_error_under_the_api_is_json_in_debug_mode(
-    admin_client, settings, monkeypatch
-):
-    settings.DEBUG = True
-
-    def explode(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(views.WebhookEventViewSet, "list", explode)
-    admin_client.raise_request_exception = False
-
-    response = admin_client.get("/api/events/")
-
-    assert response.status_code == 500
-    assert response.json() == {
-        "error": "server_error",
-        "detail": "The server failed to answer; the failure is logged.",
-    }
-
-
-@pytest.mark.parametrize("debug", [False, True])
-@pytest.mark.parametrize("path", ["/api/events/", "/admin/", "/"])
-def test_a_disallowed_host_is_a_json_400_everywhere(client, settings, debug, path):
-    settings.DEBUG = debug
-    response = client.get(path, HTTP_HOST="evil.example")
-
-    assert response.status_code == 400
-    assert response.json()["error"] == "disallowed_host"
-    assert "evil.example" in response.json()["detail"]
-
-
-@pytest.mark.parametrize(
-    "query",
-    [
-        "q=%00",
-        "q=a%00b",
-        "handler_name=%00",
-        "status__exact=%00",
-        "received_at__gte=%00",
-        "%00=1",
-        "o=%00",
-        "p=%00",
-    ],
-)
-@pytest.mark.parametrize("model", ["webhookevent", "formsubmission", "handlerrun"])
-def test_a_nul_in_an_admin_filter_or_search_is_a_400(admin_client, model, query):
-    response = admin_client.get(
-        reverse(f"admin:submissions_{model}_changelist") + "?" + query
-    )
-
-    assert response.status_code == 400
-
-
-def test_the_admin_search_still_works_beside_the_nul_check(admin_client, deliver):
-    deliver(FORM)
-    response = admin_client.get(
-        reverse("admin:submissions_formsubmission_changelist") + "?q=Ada"
-    )
-    assert response.status_code == 200
-
-
-# -- 5. logs --------------------------------------------------------------------------
-
-
-def test_a_handler_name_with_a_newline_cannot_forge_a_plain_log_line(deliver, caplog):
-    formatter = PlainFormatter("{levelname} {name} {message}", style="{")
-    with caplog.at_level(logging.INFO, logger="submissions.intake"):
-        deliver({"handler": "x\nINFO forged.logger delivery ok\r\x1b[2K\u2028y"})
-
-    (record,) = [r for r in caplog.records if r.name == "submissions.intake"]
-    line = formatter.format(record)
-    assert "\n" not in line
-    assert "\r" not in line
-    assert "\x1b" not in line
-    assert "\u2028" not in line
-    assert "handler=x\\nINFO forged.logger delivery ok\\r\\x1b[2K\\u2028y" in line
-
-
-def test_the_plain_formatter_keeps_a_traceback_on_its_lines():
-    formatter = PlainFormatter("{message}", style="{")
-    try:
-        raise ValueError("bad")
-    except ValueError:
-        record = logging.LogRecord("x", logging.ERROR, "f", 1, "a\nb", (), None)
-        record.exc_info = sys.exc_info()
-    text = formatter.format(record)
-    assert text.startswith("a\\nb\nTraceback")
-
-
 # -- 6. the floor ---------------------------------------------------------------------
 
 TRIGGER_NAME = "refuse_boom_handler"
@@ -293,90 +171,3 @@ def test_when_storing_fails_the_caller_gets_json_and_a_minimal_event_is_kept(
     (logged,) = [r for r in caplog.records if r.name == "submissions.intake"]
     assert logged.request_id == "req-floor-1"
     assert logged.exc_info is not None
-
-
-# -- 1. every text column takes any text ----------------------------------------------
-
-HOSTILE_TEXT = st.text(
-    alphabet=st.one_of(
-        st.characters(codec=None, exclude_categories=()),
-        st.sampled_from(["\x00", "\ud800", "\udfff", "\ud83d", "\n", "\u2028"]),
-    ),
-    max_size=300,
-)
-
-
-def _text_fields(model: type) -> list[Any]:
-    return [
-        f
-        for f in model._meta.concrete_fields
-        if f.get_internal_type() in ("CharField", "TextField")
-        and not f.choices
-        and f.name not in ("slug",)
-    ]
-
-
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(text=HOSTILE_TEXT, nested=HOSTILE_TEXT)
-def test_any_text_in_any_column_is_stored(text, nested):
-    bot = BotFactory()
-    event = WebhookEvent.objects.create(
-        bot=bot,
-        headers={text: nested, "x": [nested, {nested: text}]},
-        payload={text: nested},
-        response_body={"error": text, "detail": nested},
-        **{f.name: text for f in _text_fields(WebhookEvent)},
-    )
-    submission = FormSubmission.objects.create(
-        bot=bot, event=event, **{f.name: text for f in _text_fields(FormSubmission)}
-    )
-    FormAnswer.objects.bulk_create(
-        [
-            FormAnswer(
-                submission=submission,
-                position=0,
-                value={text: [nested]},
-                **{f.name: text for f in _text_fields(FormAnswer)},
-            )
-        ]
-    )
-    run = HandlerRun.objects.create(
-        event=event,
-        attempt=1,
-        started_at=event.received_at,
-        finished_at=event.received_at,
-        duration_ms=1,
-        outcome=HandlerRun.Outcome.FAILED,
-        reply={"text": nested},
-        **{f.name: text for f in _text_fields(HandlerRun)},
-    )
-    WebhookEvent.objects.filter(pk=event.pk).update(error_detail=nested)
-
-    event.refresh_from_db()
-    for field in _text_fields(WebhookEvent):
-        if field.name != "error_detail":
-            assert getattr(event, field.name) == storable_text(text, field.max_length)
-    assert event.error_detail == storable_text(nested)
-    stored = json.dumps(event.headers, ensure_ascii=False)
-    assert "\x00" not in stored
-    stored.encode("utf-8")  # no lone surrogate survived
-    run.refresh_from_db()
-    assert run.message == storable_text(text)
-
-
-@pytest.mark.parametrize(
-    ("text", "stored"),
-    [
-        ("a\x00b", f"a{REPLACEMENT}b"),
-        ("\ud800x", f"{REPLACEMENT}x"),
-        ("\ud83d\ude00", "\U0001f600"),  # a pair split in two code points is rejoined
-        ("x" * 300, "x" * 255),
-        ("plain", "plain"),
-    ],
-)
-def test_the_sanitiser(text, stored):
-    assert storable_text(text, 255) == stored

@@ -1,3 +1,5 @@
+"""The intake pipeline through the real endpoint: each documented answer and what it stores."""
+
 import hashlib
 import json
 import logging

@@ -1,3 +1,5 @@
+"""Services: purging old events in batches, submissions kept or not."""
+
 import io
 from datetime import timedelta
 

@@ -30,7 +30,7 @@ from submissions.models import FormSubmission, HandlerRun, WebhookEvent
 from submissions.tokens import sign_token
 from tests.factories import BotFactory
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def clean_env(**overrides: str) -> dict[str, str]:

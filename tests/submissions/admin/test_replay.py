@@ -1,3 +1,5 @@
+"""Replay from the admin: its own permission, the dead-letter list, constant queries."""
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission

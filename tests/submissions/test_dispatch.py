@@ -1,8 +1,9 @@
+"""Dispatch: every run recorded, replay after a fix or once a handler exists."""
+
 import io
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from handlers import WebhookHandler, register
 from submissions.dispatch import webhook_event_replay
@@ -96,42 +97,3 @@ def test_rejected_and_duplicate_events_are_not_replayable(bot, status):
     event = WebhookEvent.objects.create(bot=bot, status=status)
     with pytest.raises(ValueError, match="can be replayed"):
         webhook_event_replay(event=event)
-
-
-def test_replay_command_filters_and_reports(deliver, flaky, bot):
-    deliver({"handler": "flaky", **FORM})
-    deliver({"handler": "nobody-home", **FORM})
-    deliver({"handler": "save-form", **FORM})
-
-    dry = replay("--dry-run")
-    assert dry.count("would replay") == 2
-    assert "2 event(s) would be replayed." in dry
-    assert HandlerRun.objects.count() == 3  # nothing ran
-
-    flaky["broken"] = False
-    out = replay("--handler", "flaky", "--bot", bot.slug)
-    assert "failed -> processed (attempt 2)" in out
-    assert "Replayed 1 event(s): 1 succeeded." in out
-    assert WebhookEvent.objects.get(handler_name="flaky").status == "processed"
-    assert WebhookEvent.objects.get(handler_name="nobody-home").runs.count() == 1
-
-    out = replay(
-        "--status", "processed", "--since", "2000-01-01", "--until", "2999-12-31"
-    )
-    assert "Replayed 2 event(s): 2 succeeded." in out
-    assert FormSubmission.objects.count() == 3
-
-
-def test_replay_command_fails_loudly_when_replays_fail(deliver):
-    deliver({"handler": "nobody-home", **FORM})
-    with pytest.raises(CommandError, match="did not succeed"):
-        replay()
-
-
-def test_replay_command_errors(bot):
-    with pytest.raises(CommandError, match="No bot with slug 'nope'"):
-        replay("--bot", "nope")
-    with pytest.raises(CommandError, match="--since takes a date"):
-        replay("--since", "yesterday")
-    with pytest.raises(CommandError, match="invalid choice"):
-        replay("--status", "rejected")

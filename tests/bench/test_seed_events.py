@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Count, F
 
-from submissions.management.commands.seed_events import PATTERN
+from bench.management.commands.seed_events import PATTERN, Command
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 from tests.factories import WebhookEventFactory
 
@@ -23,7 +23,8 @@ ANSWERS = 3
 
 def seed(**options: int) -> str:
     out = StringIO()
-    call_command("seed_events", stdout=out, stderr=StringIO(), **options)
+    # The command belongs to the bench app (bench.settings); it runs here as is.
+    call_command(Command(), stdout=out, stderr=StringIO(), **options)
     return out.getvalue()
 
 

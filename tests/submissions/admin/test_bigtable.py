@@ -1,0 +1,175 @@
+"""Lists at any size: estimated and capped counts."""
+
+import csv
+import io
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.paginator import EmptyPage
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from submissions.admin import bigtable
+from submissions.admin.bigtable import EstimatedCountPaginator
+from submissions.admin.submissions import FormSubmissionAdmin
+from submissions.exports import BOM
+from submissions.models import FormSubmission, WebhookEvent
+from submissions.selectors import table_row_estimate
+from tests.factories import (
+    WebhookEventFactory,
+    bulk_submissions,
+)
+
+pytestmark = pytest.mark.django_db
+
+BOTS = reverse("admin:submissions_bot_changelist")
+EVENTS = reverse("admin:submissions_webhookevent_changelist")
+SUBMISSIONS = reverse("admin:submissions_formsubmission_changelist")
+EXPORT = reverse("admin:submissions_formsubmission_export")
+EXPORT_EXCEL = reverse("admin:submissions_formsubmission_export_excel")
+
+
+def event_url(event: WebhookEvent) -> str:
+    return reverse("admin:submissions_webhookevent_change", args=[event.pk])
+
+
+def submission_url(submission: FormSubmission) -> str:
+    return reverse("admin:submissions_formsubmission_change", args=[submission.pk])
+
+
+def streamed(response) -> str:
+    assert response.streaming, "expected a streamed response"
+    return b"".join(response.streaming_content).decode("utf-8")
+
+
+def parse_csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text.removeprefix(BOM), newline="")))
+
+
+def count_queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.fixture
+def staff_client() -> Callable[..., Client]:
+    """A client logged in as a staff user holding only ``perms`` (codenames)."""
+
+    def make(*codenames: str) -> Client:
+        user = User.objects.create_user("staff", password="x", is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+# --- bots ------------------------------------------------------------------------
+
+
+# --- events ----------------------------------------------------------------------
+
+
+# --- submissions -----------------------------------------------------------------
+
+
+class TestEstimatedCount:
+    def test_unfiltered_list_uses_the_estimate_for_a_big_table(self, monkeypatch, bot):
+        monkeypatch.setattr(bigtable, "table_row_estimate", lambda **kwargs: 3_000_000)
+        WebhookEventFactory(bot=bot)
+
+        with CaptureQueriesContext(connection) as queries:
+            count = EstimatedCountPaginator(WebhookEvent.objects.all(), 100).count
+
+        assert count == 3_000_000
+        assert not any("COUNT(" in q["sql"].upper() for q in queries)
+
+    def test_filtered_and_small_lists_count_exactly(self, monkeypatch, bot):
+        WebhookEventFactory(bot=bot, status=WebhookEvent.Status.FAILED)
+        WebhookEventFactory(bot=bot)
+        monkeypatch.setattr(bigtable, "table_row_estimate", lambda **kwargs: 3_000_000)
+        filtered = WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED)
+
+        assert EstimatedCountPaginator(filtered, 100).count == 1
+
+        monkeypatch.setattr(bigtable, "table_row_estimate", lambda **kwargs: 10)
+        assert EstimatedCountPaginator(WebhookEvent.objects.all(), 100).count == 2
+
+    def test_the_estimate_comes_from_postgresql_only(self):
+        estimate = table_row_estimate(model=WebhookEvent)
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE submissions_webhookevent")
+            assert isinstance(table_row_estimate(model=WebhookEvent), int)
+        else:
+            assert estimate is None
+
+    def test_the_changelist_never_counts_the_whole_table(self, admin_client, bot):
+        WebhookEventFactory(bot=bot, status=WebhookEvent.Status.FAILED)
+
+        with CaptureQueriesContext(connection) as queries:
+            admin_client.get(EVENTS, {"status__exact": "failed"})
+
+        counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+        assert len(counts) == 1  # the filtered count, never the full one
+        assert "status" in counts[0]
+
+
+class TestCappedCount:
+    @pytest.fixture
+    def cap_at_3(self, monkeypatch):
+        monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 3)
+        monkeypatch.setattr(FormSubmissionAdmin, "list_per_page", 2)
+
+    def test_a_big_filtered_list_is_counted_up_to_the_cap(self, cap_at_3, bot):
+        bulk_submissions(5, bot=bot, answers=lambda i: {"a": i})
+        filtered = FormSubmission.objects.filter(bot=bot).order_by("-submitted_at")
+
+        with CaptureQueriesContext(connection) as queries:
+            paginator = EstimatedCountPaginator(filtered, 2)
+            count = paginator.count
+
+        assert count == 3
+        assert str(count) == "3+"
+        assert paginator.capped
+        assert "LIMIT 4" in queries[0]["sql"].upper()
+        # Pages past the cap still open, with the rows that are there.
+        assert [s.pk for s in paginator.page(3).object_list] == [
+            s.pk for s in filtered[4:6]
+        ]
+
+    def test_a_list_within_the_cap_is_exact(self, cap_at_3, bot):
+        bulk_submissions(3, bot=bot, answers=lambda i: {"a": i})
+        paginator = EstimatedCountPaginator(FormSubmission.objects.filter(bot=bot), 2)
+
+        assert paginator.count == 3
+        assert str(paginator.count) == "3"
+        assert not paginator.capped
+        with pytest.raises(EmptyPage):
+            paginator.page(3)
+
+    def test_the_changelist_says_capped_counts_honestly_and_pages_work(
+        self, cap_at_3, admin_client, bot
+    ):
+        made = bulk_submissions(7, bot=bot, answers=lambda i: {"note": f"invoice {i}"})
+        newest_first = sorted(made, key=lambda s: s.submitted_at, reverse=True)
+
+        first = admin_client.get(SUBMISSIONS, {"q": "invoice"})
+        beyond = admin_client.get(SUBMISSIONS, {"q": "invoice", "p": "4"})
+
+        text = first.content.decode()
+        assert "3+ results" in text
+        assert "3+ form submissions" in text
+        assert "?p=2&amp;q=invoice" in text  # the page links
+        assert [s.pk for s in first.context["cl"].result_list] == [
+            s.pk for s in newest_first[:2]
+        ]
+        assert beyond.status_code == 200
+        assert [s.pk for s in beyond.context["cl"].result_list] == [newest_first[6].pk]

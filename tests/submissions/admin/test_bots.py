@@ -1,0 +1,157 @@
+"""The bots' admin: secrets set, rotated, never listed."""
+
+import csv
+import io
+from collections.abc import Callable
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from submissions.exports import BOM
+from submissions.models import Bot, FormSubmission, WebhookEvent
+
+pytestmark = pytest.mark.django_db
+
+BOTS = reverse("admin:submissions_bot_changelist")
+EVENTS = reverse("admin:submissions_webhookevent_changelist")
+SUBMISSIONS = reverse("admin:submissions_formsubmission_changelist")
+EXPORT = reverse("admin:submissions_formsubmission_export")
+EXPORT_EXCEL = reverse("admin:submissions_formsubmission_export_excel")
+
+
+def event_url(event: WebhookEvent) -> str:
+    return reverse("admin:submissions_webhookevent_change", args=[event.pk])
+
+
+def submission_url(submission: FormSubmission) -> str:
+    return reverse("admin:submissions_formsubmission_change", args=[submission.pk])
+
+
+def streamed(response) -> str:
+    assert response.streaming, "expected a streamed response"
+    return b"".join(response.streaming_content).decode("utf-8")
+
+
+def parse_csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text.removeprefix(BOM), newline="")))
+
+
+def count_queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.fixture
+def staff_client() -> Callable[..., Client]:
+    """A client logged in as a staff user holding only ``perms`` (codenames)."""
+
+    def make(*codenames: str) -> Client:
+        user = User.objects.create_user("staff", password="x", is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+# --- bots ------------------------------------------------------------------------
+
+
+class TestBotAdmin:
+    def test_list_shows_the_webhook_url_and_never_the_secret(self, admin_client, bot):
+        response = admin_client.get(BOTS)
+
+        content = response.content.decode()
+        assert "http://testserver/webhooks/demo/" in content
+        assert bot.secret not in content
+
+    def test_searching_for_the_secret_finds_nothing(self, admin_client, bot):
+        response = admin_client.get(BOTS, {"q": bot.secret})
+
+        assert list(response.context["cl"].result_list) == []
+
+    def test_change_page_has_url_copyable_secret_and_a_password_input(
+        self, admin_client, bot
+    ):
+        response = admin_client.get(
+            reverse("admin:submissions_bot_change", args=[bot.pk])
+        )
+
+        content = response.content.decode()
+        assert 'value="http://testserver/webhooks/demo/"' in content
+        assert 'id="bot-current-secret"' in content
+        assert f'value="{bot.secret}"' in content  # the copy field, behind <details>
+        assert '<input type="password" name="secret"' in content
+        assert content.count(bot.secret) == 1  # never pre-filled in the password input
+
+    def test_blank_secret_keeps_the_current_one(self, admin_client, bot):
+        old = bot.secret
+        response = admin_client.post(
+            reverse("admin:submissions_bot_change", args=[bot.pk]),
+            {"name": "Renamed", "slug": "demo", "is_active": "on", "secret": ""},
+        )
+
+        assert response.status_code == 302
+        bot.refresh_from_db()
+        assert (bot.name, bot.secret, bot.previous_secret) == ("Renamed", old, "")
+
+    def test_a_typed_secret_replaces_it_and_the_old_one_stays_accepted(
+        self, admin_client, bot
+    ):
+        old = bot.secret
+        admin_client.post(
+            reverse("admin:submissions_bot_change", args=[bot.pk]),
+            {"name": bot.name, "slug": "demo", "is_active": "on", "secret": "from-ld"},
+        )
+
+        bot.refresh_from_db()
+        assert (bot.secret, bot.previous_secret) == ("from-ld", old)
+
+    def test_adding_a_bot_without_a_secret_generates_a_strong_one(self, admin_client):
+        response = admin_client.post(
+            reverse("admin:submissions_bot_add"),
+            {"name": "New", "slug": "new", "is_active": "on", "secret": ""},
+        )
+
+        assert response.status_code == 302
+        assert len(Bot.objects.get(slug="new").secret) >= 43  # 256 bits, URL-safe
+
+    def test_rotate_secret_moves_the_current_one_and_shows_the_new_once(
+        self, admin_client, bot
+    ):
+        old = bot.secret
+
+        response = admin_client.post(
+            BOTS, {"action": "rotate_secret", "_selected_action": [bot.pk]}
+        )
+
+        bot.refresh_from_db()
+        content = response.content.decode()
+        assert response.status_code == 200
+        assert bot.previous_secret == old
+        assert bot.secret != old
+        assert len(bot.secret) >= 43
+        assert f'value="{bot.secret}"' in content
+        assert "http://testserver/webhooks/demo/" in content
+        assert "no-store" in response["Cache-Control"]
+        entry = LogEntry.objects.get(object_id=str(bot.pk))
+        assert bot.secret not in entry.get_change_message()
+        # Shown once: the list afterwards does not show it.
+        assert bot.secret not in admin_client.get(BOTS).content.decode()
+
+    def test_rotating_needs_the_change_permission(self, staff_client, bot):
+        client = staff_client("view_bot")
+        old = bot.secret
+
+        client.post(BOTS, {"action": "rotate_secret", "_selected_action": [bot.pk]})
+
+        bot.refresh_from_db()
+        assert bot.secret == old

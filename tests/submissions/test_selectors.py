@@ -1,0 +1,291 @@
+"""Selectors: the export's columns and rows, read from the database."""
+
+import csv
+import io
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from submissions.exports import (
+    BOM,
+    ExportColumn,
+    ExportOptions,
+    ExportSubmission,
+    csv_chunks,
+    csv_rows,
+)
+from submissions.selectors import (
+    submission_export_columns,
+    submission_export_iter,
+    submission_export_queryset,
+)
+from tests.factories import (
+    BotFactory,
+    FormAnswerFactory,
+    FormSubmissionFactory,
+    bulk_submissions,
+    submission_with_answers,
+)
+
+WHEN = datetime(2025, 3, 1, 12, 30, 5, tzinfo=UTC)
+
+
+def sub(answers: dict[str, Any], pk: int = 1, **fields: Any) -> ExportSubmission:
+    defaults: dict[str, Any] = {
+        "id": pk,
+        "submitted_at": WHEN,
+        "bot": "demo",
+        "handler_name": "save-form",
+        "conversation_id": "c-1",
+        "user_id": "u-1",
+    }
+    return ExportSubmission(**{**defaults, **fields}, answers=answers)
+
+
+def cols(*keys: str) -> list[ExportColumn]:
+    return [ExportColumn(key=key, label=key.title()) for key in keys]
+
+
+def export_text(
+    columns: list[ExportColumn],
+    submissions: list[ExportSubmission],
+    options: ExportOptions | None = None,
+) -> str:
+    options = options or ExportOptions()
+    rows = csv_rows(columns=columns, submissions=submissions, options=options)
+    return "".join(csv_chunks(rows, excel=options.excel))
+
+
+def parse(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text.removeprefix(BOM), newline="")))
+
+
+# --- the pure row generator -------------------------------------------------------
+
+
+@pytest.mark.django_db
+class TestFromTheDatabase:
+    def test_columns_are_the_union_of_keys_in_first_seen_order(self):
+        bot = BotFactory()
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        # Created out of time order: first-seen follows received time, not ids.
+        submission_with_answers(
+            {"c": 1, "a": 2}, event__bot=bot, event__received_at=t0 + timedelta(hours=2)
+        )
+        submission_with_answers({"a": 1, "b": 2}, event__bot=bot, event__received_at=t0)
+        submission_with_answers(
+            {"b": 1, "d": 2}, event__bot=bot, event__received_at=t0 + timedelta(hours=3)
+        )
+
+        columns = submission_export_columns(submissions=submission_export_queryset())
+
+        assert [column.key for column in columns] == ["a", "b", "c", "d"]
+
+    def test_renamed_and_removed_questions_keep_their_columns(self):
+        bot = BotFactory()
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        old = submission_with_answers(
+            {"name": "Ada", "email": "ada@example.com", "phone": "1"},
+            event__bot=bot,
+            event__received_at=t0,
+        )
+        new = submission_with_answers(
+            {"name": "Bob", "email_address": "bob@example.com"},
+            event__bot=bot,
+            event__received_at=t0 + timedelta(days=30),
+        )
+        queryset = submission_export_queryset(bot=bot)
+
+        columns = submission_export_columns(submissions=queryset)
+        rows = list(
+            csv_rows(
+                columns=columns,
+                submissions=submission_export_iter(submissions=queryset),
+            )
+        )
+
+        assert rows[0][6:] == ["name", "email", "phone", "email_address"]
+        assert rows[1][0] == str(old.pk)
+        assert rows[1][6:] == ["Ada", "ada@example.com", "1", ""]
+        assert rows[2][0] == str(new.pk)
+        assert rows[2][6:] == ["Bob", "", "", "bob@example.com"]
+
+    def test_a_relabelled_question_is_headed_by_its_latest_label(self):
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        first = FormSubmissionFactory(event__received_at=t0)
+        later = FormSubmissionFactory(event__received_at=t0 + timedelta(days=1))
+        FormAnswerFactory(submission=first, position=0, key="q1", label="Your name?")
+        FormAnswerFactory(submission=later, position=0, key="q1", label="Full name")
+
+        columns = submission_export_columns(submissions=submission_export_queryset())
+
+        assert columns == [ExportColumn(key="q1", label="Full name")]
+
+    def test_equal_times_order_columns_by_id_then_position_and_label_by_latest(self):
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        # Three submissions at one moment, one later; the tie-breaks are the
+        # export's row order: (submitted_at, id, position).
+        a = FormSubmissionFactory(event__received_at=t0)
+        b = FormSubmissionFactory(event__received_at=t0)
+        c = FormSubmissionFactory(event__received_at=t0)
+        later = FormSubmissionFactory(event__received_at=t0 + timedelta(seconds=1))
+        FormAnswerFactory(submission=b, position=0, key="y", label="Y from b")
+        FormAnswerFactory(submission=b, position=1, key="x", label="X from b")
+        FormAnswerFactory(submission=a, position=3, key="z", label="Z from a")
+        FormAnswerFactory(submission=a, position=5, key="x", label="X from a")
+        FormAnswerFactory(submission=c, position=0, key="z", label="Z from c")
+        FormAnswerFactory(submission=c, position=1, key="z", label="Z again in c")
+        FormAnswerFactory(submission=later, position=0, key="w", label="")
+
+        columns = submission_export_columns(submissions=submission_export_queryset())
+
+        assert columns == [
+            ExportColumn(key="z", label="Z again in c"),
+            ExportColumn(key="x", label="X from b"),
+            ExportColumn(key="y", label="Y from b"),
+            ExportColumn(key="w", label=""),
+        ]
+
+    def test_columns_of_a_filtered_set_ignore_other_submissions(self):
+        demo, other = BotFactory(), BotFactory()
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        submission_with_answers({"mine": 1}, event__bot=demo, event__received_at=t0)
+        submission_with_answers({"theirs": 1}, event__bot=other, event__received_at=t0)
+
+        assert submission_export_columns(
+            submissions=submission_export_queryset(bot=demo)
+        ) == [ExportColumn(key="mine", label="Mine")]
+        assert (
+            submission_export_columns(
+                submissions=submission_export_queryset(handler_name="nobody")
+            )
+            == []
+        )
+
+    def test_every_json_type_comes_back_as_stored(self):
+        values = {
+            "text": 'héllo, "world"',
+            "empty": "",
+            "int": 7,
+            "negative": -5,
+            "float": 1.5,
+            "true": True,
+            "false": False,
+            "null": None,
+            "list": ["a", 2, None],
+            "object": {"b": [1, {"c": "d"}]},
+            "quoted_number": "12",
+            "json_looking": '{"not": "parsed"}',
+        }
+        submission_with_answers(values)
+
+        (row,) = submission_export_iter(submissions=submission_export_queryset())
+
+        assert row.answers == values
+        assert {key: type(value) for key, value in row.answers.items()} == {
+            key: type(value) for key, value in values.items()
+        }
+
+    def test_filters_by_bot_handler_and_time(self):
+        demo, other = BotFactory(), BotFactory()
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        keep = submission_with_answers(
+            {"a": 1}, event__bot=demo, event__received_at=t0 + timedelta(hours=1)
+        )
+        submission_with_answers({"a": 2}, event__bot=other, event__received_at=t0)
+        submission_with_answers(
+            {"a": 3},
+            event__bot=demo,
+            event__handler_name="other",
+            event__received_at=t0,
+        )
+        submission_with_answers(
+            {"a": 4}, event__bot=demo, event__received_at=t0 + timedelta(days=2)
+        )
+
+        queryset = submission_export_queryset(
+            bot=demo,
+            handler_name="save-form",
+            since=t0,
+            until=t0 + timedelta(days=1),
+        )
+
+        assert [s.id for s in submission_export_iter(submissions=queryset)] == [keep.pk]
+
+    def test_answers_repeating_a_key_keep_every_value(self):
+        submission = FormSubmissionFactory()
+        FormAnswerFactory(submission=submission, position=0, key="pet", value="cat")
+        FormAnswerFactory(
+            submission=submission, position=1, key="pet", value=["dog", "fox"]
+        )
+
+        (row,) = submission_export_iter(submissions=submission_export_queryset())
+
+        assert row.answers == {"pet": ["cat", "dog", "fox"]}
+
+    def test_thousands_stream_in_order_in_a_bounded_number_of_queries(self):
+        bot = BotFactory()
+        count, chunk = 2500, 500
+        bulk_submissions(count, bot=bot, answers=lambda i: {"n": i, "note": f"#{i}"})
+        queryset = submission_export_queryset(bot=bot)
+
+        with CaptureQueriesContext(connection) as queries:
+            exported = list(
+                submission_export_iter(submissions=queryset, chunk_size=chunk)
+            )
+
+        assert [row.answers["n"] for row in exported] == list(range(count))
+        assert len({row.id for row in exported}) == count
+        # Two queries (submissions, their answers) per full chunk, one to find
+        # the end: memory holds one chunk, whatever the export's size.
+        assert len(queries) == 2 * math.ceil(count / chunk) + 1
+
+    def test_keyset_pagination_survives_equal_timestamps(self):
+        bot = BotFactory()
+        made = bulk_submissions(
+            25, bot=bot, answers=lambda i: {"n": i}, step=timedelta(0)
+        )
+
+        exported = list(
+            submission_export_iter(
+                submissions=submission_export_queryset(), chunk_size=4
+            )
+        )
+
+        assert [row.id for row in exported] == sorted(s.pk for s in made)
+
+    def test_the_whole_export_parses_back(self):
+        bot = BotFactory()
+        bulk_submissions(
+            1200,
+            bot=bot,
+            answers=lambda i: (
+                {"text": f'line "{i}",\nnext', "n": -i}
+                if i % 2
+                else {"n": -i, "extra": "=cmd"}
+            ),
+        )
+        queryset = submission_export_queryset(bot=bot)
+        columns = submission_export_columns(submissions=queryset)
+
+        text = "".join(
+            csv_chunks(
+                csv_rows(
+                    columns=columns,
+                    submissions=submission_export_iter(
+                        submissions=queryset, chunk_size=100
+                    ),
+                ),
+                excel=True,
+            )
+        )
+        rows = parse(text)
+
+        assert rows[0][6:] == ["n", "extra", "text"]
+        assert len(rows) == 1201
+        assert rows[1][6:] == ["0", "'=cmd", ""]
+        assert rows[2][6:] == ["-1", "", 'line "1",\nnext']
