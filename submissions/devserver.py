@@ -5,7 +5,9 @@ with a ``Content-Length``; a body sent with ``Transfer-Encoding: chunked``
 (proxies and Node clients send them) would reach the webhook empty, and its
 answers would be lost. This request handler decodes the chunks first, never
 keeping more than ``MAX_BODY_BYTES`` plus one byte, and hands the body on
-with its length. The connection is closed after such a request.
+with its length; malformed chunks reach the app as ``webhooks.body_error``
+in the environ, so the webhook answers 400 and stores the request. The
+connection is closed after such a request.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, BinaryIO
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 
 from submissions.conf import webhook_settings
+from submissions.incoming import BODY_ERROR
 
 #: Longest chunk-size or trailer line read.
 MAX_LINE = 4096
@@ -78,15 +81,22 @@ class ChunkedRequestHandler(WSGIRequestHandler):
         encoding = self.headers.get("Transfer-Encoding", "")
         if "chunked" not in encoding.lower() or "Content-Length" in self.headers:
             return True
+        self.body_error = ""
         try:
             body, _ = read_chunked(self.rfile, webhook_settings().max_body_bytes + 1)
         except MalformedChunks as exc:
-            self.send_error(400, str(exc))
-            return False
+            # The app answers (and the webhook stores the request) all the same.
+            body, self.body_error = b"", str(exc)
         self.close_connection = True  # what is left of a long body is not read
         self.rfile = _BodyFirst(body, self.rfile)  # type: ignore[assignment]
         self.headers["Content-Length"] = str(len(body))
         return True
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        if getattr(self, "body_error", ""):
+            environ[BODY_ERROR] = self.body_error
+        return environ
 
 
 class ChunkedWSGIServer(WSGIServer):

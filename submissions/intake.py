@@ -99,6 +99,13 @@ def _check_request(
             "The body came in chunks (Transfer-Encoding: chunked) that this server "
             "cannot read; send a Content-Length header.",
         )
+    if incoming.body_error:
+        raise Rejection(
+            400,
+            "invalid_chunked_body",
+            f"The chunked body could not be decoded ({incoming.body_error}); send "
+            "well-formed chunks, or a Content-Length.",
+        )
     if incoming.body_size > conf.max_body_bytes:
         raise Rejection(
             413,

@@ -192,12 +192,13 @@ WEBHOOK_REPLY = {
 #: submissions/tokens.py's and submissions/intake.py's.
 WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = {
     400: (
-        ["invalid_json", "invalid_payload", "disallowed_host"],
+        ["invalid_json", "invalid_payload", "disallowed_host", "invalid_chunked_body"],
         "`invalid_json`: an empty body, not UTF-8, not JSON, or JSON that cannot be "
         "stored faithfully. `invalid_payload`: JSON that is not an object, or a "
         "known field of the wrong type or length, or a delivery id from a header "
         "or the token that is too long or holds NUL. `disallowed_host`: the Host "
-        "header is not in `DJANGO_ALLOWED_HOSTS`. Stored as `rejected`.",
+        "header is not in `DJANGO_ALLOWED_HOSTS`. `invalid_chunked_body`: "
+        "malformed chunks. Stored as `rejected`.",
     ),
     401: (
         [

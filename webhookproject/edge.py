@@ -6,8 +6,9 @@ Three promises are kept here, in debug mode as in production:
   never Django's HTML page. A webhook URL of a known bot goes straight to
   its view, which stores the request and refuses it (the rest of the
   middleware would raise before the view could).
-- **A NUL character in a query string** (a changelist search or filter) is
-  a 400, never a 500 from a database that refuses NUL. The read API refuses
+- **A NUL character in a query string or a path** (a changelist search or
+  filter, an admin URL) is a 400, never a 500 from a database that refuses
+  NUL. The read API refuses
   it itself, naming the parameter; webhook URLs read no query string.
 - **A Content-Type with NUL in it** would crash Django before any
   middleware runs (``codecs.lookup`` of its charset raises ``ValueError``):
@@ -74,8 +75,10 @@ class EdgeMiddleware:
             return JsonResponse(
                 error_body("disallowed_host", str(exc)[:300]), status=400
             )
-        if not wants_json(request) and _has_nul(request):
-            raise BadRequest("The query string contains a NUL character (%00).")
+        if not wants_json(request) and (
+            "\x00" in request.path_info or _has_nul(request)
+        ):
+            raise BadRequest("The URL contains a NUL character (%00).")
         response = self.get_response(request)
         if (
             response.status_code >= 400

@@ -264,6 +264,7 @@ if LOG_FORMAT not in LOG_FORMATS:
     raise ImproperlyConfigured(
         f"DJANGO_LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}."
     )
+LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -278,5 +279,12 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
-    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own loggers (its debug-only console, runserver's access log)
+    # go through the same handler and formatter: one line per record, control
+    # characters in a request line escaped.
+    "loggers": {
+        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+        for name in ("django", "django.server")
+    },
 }

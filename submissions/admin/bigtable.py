@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from submissions.admin.common import MAX_ID, CheckedActionsMixin
 from submissions.selectors import submission_handler_names, table_row_estimate
 
 
@@ -112,7 +113,7 @@ class ExactSearchMixin:
         q = Q()
         for name in self.exact_search_fields:
             q |= Q(**{name: term})
-        if term.isdigit():
+        if term.isascii() and term.isdigit() and int(term) < MAX_ID:  # not "²"
             q |= Q(pk=int(term))
         return q
 
@@ -129,7 +130,7 @@ class ExactSearchMixin:
         return self.search(queryset, term), False
 
 
-class BigTableAdmin(admin.ModelAdmin):
+class BigTableAdmin(CheckedActionsMixin, admin.ModelAdmin):
     """A changelist for a table of millions: no full count, no facets, cheap pages."""
 
     show_full_result_count = False

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from submissions.admin.common import CheckedActionsMixin
 from submissions.models import Bot, generate_secret
 from submissions.services import bot_rotate_secret
 
@@ -48,7 +49,7 @@ class BotAdminForm(forms.ModelForm):
 
 
 @admin.register(Bot)
-class BotAdmin(admin.ModelAdmin):
+class BotAdmin(CheckedActionsMixin, admin.ModelAdmin):
     form = BotAdminForm
     list_display = ["name", "slug", "is_active", "created_at"]
     list_filter = ["is_active"]

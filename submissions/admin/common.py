@@ -6,13 +6,39 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseBase
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 PRE_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; max-width: 100%"
+#: Ids are 64-bit: a larger number names no row (and overflows the column).
+MAX_ID = 2**63
+
+
+class CheckedActionsMixin:
+    """An action posted with row ids that are not ids (a hand-made request) is
+    refused with a message rather than failing in the database."""
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet
+    ) -> HttpResponseBase | None:
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(_is_id(value) for value in selected):
+            self.message_user(
+                request,
+                "The selected rows are not valid ids; select them from the list.",
+                messages.ERROR,
+            )
+            return None
+        return super().response_action(request, queryset)
+
+
+def _is_id(value: str) -> bool:
+    return value.isascii() and value.isdigit() and int(value) < MAX_ID
 
 
 class ReadOnlyAdminMixin:

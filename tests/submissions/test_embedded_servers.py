@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -208,18 +209,113 @@ def test_a_chunked_body_over_the_cap_is_413_and_stored(request, kind):
     assert stored == "rejected"
 
 
-def test_a_nul_in_the_content_type_is_415_and_stored(runserver):
+@pytest.mark.parametrize("kind", ["runserver", "gunicorn"])
+@pytest.mark.parametrize(
+    ("content_type", "query"),
+    [
+        ("application/json; charset=utf\x008", ""),  # runserver passes NUL on
+        ("application/json; charset*=bogus''x", ""),  # RFC 2231, unknown charset
+        ("application/json; charset*=utf-8''rot13", ""),
+        ("application/json; charset=rot13", "?x=1"),  # not a text encoding
+        ("application/json; charset=zlib", "?x=1"),
+        ("application/json; charset=no-such-charset", "?x=1"),
+    ],
+)
+def test_a_content_type_django_cannot_parse_is_415_and_stored(
+    request, kind, content_type, query
+):
+    server = request.getfixturevalue(kind)
+    if kind == "gunicorn" and "\x00" in content_type:
+        pytest.skip("gunicorn refuses a NUL in a header itself (400, never the app)")
     status, headers, reply = post(
-        runserver, _body("nul-ct"), content_type="application/json; charset=utf\x008"
+        server,
+        _body(f"ct-{kind}-{content_type}{query}"),
+        path=f"/webhooks/embedded/{query}",
+        content_type=content_type,
     )
 
     assert status == 415, reply[:300]
     assert json.loads(reply)["error"] == "unsupported_media_type"
-    ((stored,),) = runserver.rows(
-        "SELECT status FROM submissions_webhookevent WHERE id = ?",
+    ((stored, stored_headers),) = server.rows(
+        "SELECT status, headers FROM submissions_webhookevent WHERE id = ?",
         (int(headers["X-Webhook-Event-Id"]),),
     )
     assert stored == "rejected"
+    shown = json.loads(stored_headers)["Content-Type"]
+    assert shown == content_type.replace("\x00", "\ufffd")
+
+
+@pytest.mark.parametrize("kind", ["runserver", "gunicorn"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"zz\r\n{}\r\n0\r\n\r\n",
+        b"0x2\r\n{}\r\n0\r\n\r\n",
+        b"-1\r\n{}\r\n0\r\n\r\n",
+        b"1\r\n{}\r\n0\r\n\r\n",
+        b"5\r\n{}\r\n0\r\n\r\n",
+    ],
+)
+def test_malformed_chunks_are_400_and_stored(request, kind, raw):
+    server = request.getfixturevalue(kind)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.putrequest("POST", "/webhooks/embedded/", skip_accept_encoding=True)
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(raw)
+    response = conn.getresponse()
+    reply = response.read()
+    conn.close()
+
+    assert response.status == 400, reply[:300]
+    assert json.loads(reply)["error"] == "invalid_chunked_body"
+    ((stored,),) = server.rows(
+        "SELECT status FROM submissions_webhookevent WHERE id = ?",
+        (int(response.getheader("X-Webhook-Event-Id")),),
+    )
+    assert stored == "rejected"
+
+
+@pytest.mark.parametrize("kind", ["runserver", "gunicorn"])
+def test_many_long_header_values_are_answered_and_stored(request, kind):
+    # Redaction scans values in linear time, and redacts an overlong one whole.
+    server = request.getfixturevalue(kind)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.putrequest("POST", "/webhooks/embedded/", skip_accept_encoding=True)
+    for n in range(12):
+        conn.putheader(f"X-Pad{n}", "a" * 8000 if n % 2 else "a." * 4000)
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", "2")
+    conn.endheaders()
+    conn.send(b"{}")
+    response = conn.getresponse()
+    reply = response.read()
+    conn.close()
+
+    assert response.status == 401, reply[:300]
+    ((stored,),) = server.rows(
+        "SELECT headers FROM submissions_webhookevent WHERE id = ?",
+        (int(response.getheader("X-Webhook-Event-Id")),),
+    )
+    assert json.loads(stored)["X-Pad1"] == "a" * 8000
+
+
+def test_the_development_servers_access_log_escapes_control_characters(runserver):
+    with socket.create_connection(("127.0.0.1", runserver.port), timeout=30) as sock:
+        sock.sendall(
+            b"GET /webhooks/embedded/?\x1b[2K\x1b[1AFAKE HTTP/1.1\r\n"
+            b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 405")
+        while sock.recv(4096):  # read to the end: the access line comes after
+            pass
+    deadline = time.monotonic() + 10
+    while "FAKE" not in (log := (runserver.database.parent / "server.log").read_text()):
+        assert time.monotonic() < deadline, log[-500:]
+        time.sleep(0.1)
+    assert "\x1b" not in log
+    assert "\\x1b[2K" in log
 
 
 #: Longer than SQLite's default busy timeout (5 s), shorter than ours (20 s).

@@ -42,7 +42,7 @@ DOCUMENTED_REJECTIONS = {
         "body_digest_mismatch",
     },
     415: {"unsupported_media_type"},
-    400: {"invalid_json", "invalid_payload", "disallowed_host"},
+    400: {"invalid_json", "invalid_payload", "disallowed_host", "invalid_chunked_body"},
     405: {"method_not_allowed"},
     411: {"length_required"},
 }
@@ -91,12 +91,21 @@ def post_raw(
     if chunked:
         del request["CONTENT_LENGTH"]
         request["HTTP_TRANSFER_ENCODING"] = "chunked"
-        request["wsgi.input"] = io.BytesIO(body)
-        request["wsgi.input_terminated"] = chunked == "decoded"
+        request["wsgi.input"] = (
+            BrokenChunks() if chunked == "broken" else io.BytesIO(body)
+        )
+        request["wsgi.input_terminated"] = chunked != "raw"
     if content_type is not None:
         request["CONTENT_TYPE"] = content_type
     request.update(environ)
     return client.request(**request)
+
+
+class BrokenChunks(io.RawIOBase):
+    """A server's decoded stream meeting malformed chunks (gunicorn raises)."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise ValueError("Invalid chunk size: 'zz'")
 
 
 def send(client: APIClient, bot: Bot, other_bot: Bot, case: HostileCase) -> Any:

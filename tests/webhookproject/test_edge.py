@@ -95,3 +95,8 @@ def test_the_admin_search_still_works_beside_the_nul_check(admin_client, deliver
         reverse("admin:submissions_formsubmission_changelist") + "?q=Ada"
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/admin/r/1/%00/", "/admin/%00/", "/%00"])
+def test_a_nul_in_a_path_is_a_400(admin_client, path):
+    assert admin_client.get(path).status_code == 400

@@ -173,3 +173,28 @@ class TestCappedCount:
         ]
         assert beyond.status_code == 200
         assert [s.pk for s in beyond.context["cl"].result_list] == [newest_first[6].pk]
+
+
+@pytest.mark.parametrize("term", ["\u00b2", "\u0665", "9" * 30, "12"])
+@pytest.mark.parametrize("url", [EVENTS, SUBMISSIONS])
+def test_a_search_for_any_digits_is_answered(admin_client, url, term):
+    assert admin_client.get(url, {"q": term}).status_code == 200
+
+
+@pytest.mark.parametrize("selected", ["abc", "\u00b2", "1\x00", str(10**23), "-1"])
+@pytest.mark.parametrize(
+    ("url", "action"),
+    [
+        (EVENTS, "replay_selected"),
+        (SUBMISSIONS, "export_as_csv"),
+        (BOTS, "rotate_secret"),
+    ],
+)
+def test_an_action_on_ids_that_are_not_ids_is_refused_kindly(
+    admin_client, bot, url, action, selected
+):
+    response = admin_client.post(
+        url, {"action": action, "_selected_action": [selected]}, follow=True
+    )
+    assert response.status_code == 200
+    assert "not valid ids" in response.content.decode()
