@@ -7,7 +7,9 @@ answers would be lost. This request handler decodes the chunks first, never
 keeping more than ``MAX_BODY_BYTES`` plus one byte, and hands the body on
 with its length; malformed chunks reach the app as ``webhooks.body_error``
 in the environ, so the webhook answers 400 and stores the request. The
-connection is closed after such a request.
+connection is closed after such a request. Its listen queue is deeper than
+Django's, so a burst of deliveries waits to be accepted instead of being
+reset.
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ class ChunkedRequestHandler(WSGIRequestHandler):
 
 
 class ChunkedWSGIServer(WSGIServer):
+    #: Connections waiting to be accepted (Django's server allows 10): a
+    #: burst of deliveries beyond that was reset by the kernel.
+    request_queue_size = 128
+
     def __init__(
         self, server_address: Any, handler_class: Any, *args: Any, **kwargs: Any
     ):
