@@ -25,6 +25,7 @@ from handlers.wire import handler_request, parse_delivery
 from submissions.conf import webhook_settings
 from submissions.models import HandlerRun, WebhookEvent
 from submissions.services import handler_run_create, webhook_event_finish
+from submissions.signals import follow_up_dead
 
 logger = logging.getLogger("submissions.followups")
 
@@ -122,6 +123,7 @@ def follow_up_execute(*, event_id: int, try_number: int) -> HandlerRun:
             error_detail=f"{error['error_type']}: {error['message']}",
             traceback=error["traceback"],
         )
+        follow_up_dead.send_robust(sender=WebhookEvent, event=event, run=run)
     return run
 
 
