@@ -13,7 +13,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from submissions.incoming import redact_headers
+from submissions.masking import can_see_sensitive, is_sensitive, mask_value
 from submissions.models import FormAnswer, FormSubmission, WebhookEvent
+from submissions.values import value_as_text
 
 
 def headers_for_display(headers: Any) -> dict[str, str]:
@@ -28,9 +30,22 @@ class BotSlugField(serializers.SlugRelatedField):
 
 
 class FormAnswerSerializer(serializers.ModelSerializer):
+    """An answer; a sensitive one masked unless the user may see it."""
+
     class Meta:
         model = FormAnswer
         fields = ["position", "key", "label", "input_type", "value", "value_text"]
+
+    def to_representation(self, instance: FormAnswer) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if is_sensitive(
+            key=instance.key, input_type=instance.input_type
+        ) and not can_see_sensitive(user):
+            data["value"] = mask_value(instance.value)
+            data["value_text"] = value_as_text(data["value"])
+        return data
 
 
 class FormSubmissionSerializer(serializers.ModelSerializer):

@@ -31,6 +31,7 @@ from api.serializers import (
 from handlers.wire import error_body
 from submissions.downloads import submission_csv_response
 from submissions.exports import ExportOptions
+from submissions.masking import can_see_sensitive
 from submissions.models import FormAnswer, FormSubmission, WebhookEvent
 
 
@@ -155,6 +156,7 @@ class SubmissionViewSet(ReadOnlyAPIViewSet):
             submissions=self.filter_queryset(self.get_queryset()),
             options=ExportOptions(**options.validated_data),
             handler_name=request.query_params.get("handler"),
+            mask_sensitive=not can_see_sensitive(request.user),
         )
 
 

@@ -20,6 +20,11 @@ DEFAULTS = {
     "FOLLOW_UP_RETRY_MAX_SECONDS": 3600,
     "IN_FLIGHT_LEASE_SECONDS": 60,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    # Answers masked for staff without `submissions.view_sensitive_answers`.
+    "SENSITIVE_INPUT_TYPES": ["email", "phone", "tel"],
+    "SENSITIVE_KEYS": ["email", "phone", "mobile", "phone_number"],
+    # Key of the hash an erasure log keeps of the erased id; SECRET_KEY if empty.
+    "ERASURE_HASH_KEY": "",
 }
 
 
@@ -34,6 +39,9 @@ class WebhookSettings:
     follow_up_retry_seconds: int
     follow_up_retry_max_seconds: int
     in_flight_lease_seconds: int
+    sensitive_input_types: frozenset[str]
+    sensitive_keys: frozenset[str]
+    erasure_hash_key: str
 
 
 @functools.cache
@@ -59,6 +67,11 @@ def webhook_settings() -> WebhookSettings:
         follow_up_retry_seconds=int(values["FOLLOW_UP_RETRY_SECONDS"]),
         follow_up_retry_max_seconds=int(values["FOLLOW_UP_RETRY_MAX_SECONDS"]),
         in_flight_lease_seconds=int(values["IN_FLIGHT_LEASE_SECONDS"]),
+        sensitive_input_types=frozenset(
+            t.lower() for t in values["SENSITIVE_INPUT_TYPES"]
+        ),
+        sensitive_keys=frozenset(k.lower() for k in values["SENSITIVE_KEYS"]),
+        erasure_hash_key=str(values["ERASURE_HASH_KEY"] or settings.SECRET_KEY),
     )
 
 

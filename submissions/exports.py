@@ -42,6 +42,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from submissions.masking import mask_value
 from submissions.values import value_as_text
 
 FIXED_COLUMNS: tuple[str, ...] = (
@@ -70,14 +71,17 @@ class ExportOptions:
     labels: bool = False  # head question columns with labels instead of keys
     excel: bool = False  # start with a UTF-8 byte order mark
     escape_formulas: bool = True
+    #: Question keys whose answers are masked (submissions.masking).
+    masked_keys: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class ExportColumn:
-    """One question column: its key and the label to show with ``labels``."""
+    """One question column: its key, the label to show with ``labels``, its type."""
 
     key: str
     label: str = ""
+    input_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,7 @@ def csv_rows(
     yield header_row(columns, options=options)
     escape = options.escape_formulas
     keys = [column.key for column in columns]
+    masked = options.masked_keys
     # The loop below is ``cell`` and ``escape_formula`` inlined: a million
     # rows make millions of cells, and a function call per cell shows.
     formula_start = _FORMULA_FIRST
@@ -179,6 +184,8 @@ def csv_rows(
         for key in keys:
             if key in answers:
                 value = answers[key]
+                if key in masked:
+                    value = mask_value(value)
                 row.append(value if type(value) is str else value_as_text(value))
             else:
                 row.append("")

@@ -25,6 +25,7 @@ from handlers.wire import handler_request, parse_delivery
 from submissions.conf import webhook_settings
 from submissions.models import HandlerRun, WebhookEvent
 from submissions.services import handler_run_create, webhook_event_finish
+from submissions.signals import follow_up_dead
 
 logger = logging.getLogger("submissions.followups")
 
@@ -54,13 +55,22 @@ def retry_delay_seconds(try_number: int) -> int:
     )
 
 
-def follow_up_execute(*, event_id: int, try_number: int) -> HandlerRun:
+def follow_up_execute(*, event_id: int, try_number: int) -> HandlerRun | None:
     """Run one try of an event's follow-up work and record it as a ``HandlerRun``.
 
     A ``TransientError`` before the last try schedules the next one; any other
     failure (or the last try's) is ``dead``, and the event becomes ``failed``.
+    An event whose person's data was erased is skipped (None): no run.
     """
     event = WebhookEvent.objects.select_related("bot").get(pk=event_id)
+    if event.erased_at is not None:
+        # The person's data is gone: there is nothing left to follow up on.
+        logger.info(
+            "follow-up of event %s skipped: its data was erased",
+            event.pk,
+            extra={"event_id": event.pk},
+        )
+        return None
     handler_class = registry.get(event.handler_name)
     delivery = dataclasses.replace(
         parse_delivery(event.payload or {}, headers=event.headers or {}),
@@ -122,10 +132,12 @@ def follow_up_execute(*, event_id: int, try_number: int) -> HandlerRun:
             error_detail=f"{error['error_type']}: {error['message']}",
             traceback=error["traceback"],
         )
+        follow_up_dead.send_robust(sender=WebhookEvent, event=event, run=run)
     return run
 
 
 @task()
 def run_follow_up(event_id: int, try_number: int) -> str:
     """One try of a handler's follow-up work for a stored event."""
-    return follow_up_execute(event_id=event_id, try_number=try_number).outcome
+    run = follow_up_execute(event_id=event_id, try_number=try_number)
+    return "skipped: the event's data was erased" if run is None else run.outcome

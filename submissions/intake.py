@@ -45,6 +45,7 @@ from submissions.services import (
     webhook_event_record_minimal,
     webhook_event_record_rejected,
 )
+from submissions.signals import delivery_answered
 from submissions.tokens import TokenError, bearer_token, verify_token
 
 logger = logging.getLogger("submissions.intake")
@@ -216,7 +217,7 @@ def _reject(
         payload=rejection.payload,
         duration_ms=_elapsed_ms(started),
     )
-    _log(event, incoming)
+    _finish(event, incoming)
     return IntakeResult(rejection.status_code, rejection.body, event, rejection.headers)
 
 
@@ -261,7 +262,7 @@ def _receive(*, bot: Bot, incoming: IncomingRequest, started: float) -> IntakeRe
             "recorded; send it again for its reply.",
         )
         return IntakeResult(STORAGE_FAILED_STATUS, body, event, {"Retry-After": "5"})
-    _log(event, incoming)
+    _finish(event, incoming)
     status, body = result.response or run_reply(result.outcome)
     return IntakeResult(status, body, event)
 
@@ -311,7 +312,7 @@ def _duplicate(
         response_status=status,
         response_body=body,
     )
-    _log(event, incoming)
+    _finish(event, incoming)
     return IntakeResult(status, body, event, headers)
 
 
@@ -370,6 +371,12 @@ def _storage_failed(
         )
         event = None
     return IntakeResult(STORAGE_FAILED_STATUS, body, event, {"Retry-After": "5"})
+
+
+def _finish(event: WebhookEvent, incoming: IncomingRequest) -> None:
+    """Log the delivery's one line, and tell listeners (alerts) it was answered."""
+    _log(event, incoming)
+    delivery_answered.send_robust(sender=WebhookEvent, event=event)
 
 
 def _log(event: WebhookEvent, incoming: IncomingRequest) -> None:

@@ -96,6 +96,12 @@ class WebhookEvent(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = StorableJSONField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the person's data was erased; what is left is an audit stub.",
+    )
+    erased_by = StorableCharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -143,7 +149,11 @@ class FormSubmission(models.Model):
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
-        permissions = [("export_formsubmission", "Can export form submissions to CSV")]
+        permissions = [
+            ("export_formsubmission", "Can export form submissions to CSV"),
+            ("view_sensitive_answers", "Can see sensitive answers unmasked"),
+            ("erase_personal_data", "Can erase a person's data"),
+        ]
         indexes = [
             models.Index(fields=["-submitted_at", "-id"], name="submission_time_idx"),
             models.Index(fields=["bot", "-submitted_at"], name="submission_bot_idx"),
@@ -232,3 +242,57 @@ class HandlerRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.handler_name} attempt {self.attempt} [{self.outcome}]"
+
+
+class ErasureLog(models.Model):
+    """One erasure request served: who, when, whose data (as a keyed hash), how much."""
+
+    class Selector(models.TextChoices):
+        USER_ID = "user_id", "User id"
+        CONVERSATION_ID = "conversation_id", "Conversation id"
+
+    requested_at = models.DateTimeField(default=timezone.now)
+    requested_by = StorableCharField(max_length=150)
+    source = StorableCharField(max_length=16, help_text="command or admin")
+    selector = StorableCharField(max_length=16, choices=Selector)
+    selector_hash = StorableCharField(
+        max_length=64,
+        help_text="HMAC-SHA256 of the id (keyed with ERASURE_HASH_KEY): it matches "
+        "a later request for the same id without keeping the id.",
+    )
+    bot = models.ForeignKey(Bot, null=True, blank=True, on_delete=models.SET_NULL)
+    submissions = models.PositiveIntegerField(default=0)
+    answers = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    runs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Erasure #{self.pk} by {self.requested_by}"
+
+
+class RetentionPolicy(models.Model):
+    """How long one form's submissions and their events are kept (default: forever)."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="retention")
+    handler_name = StorableCharField(
+        max_length=255, help_text="The form's handler name, as deliveries name it."
+    )
+    keep_days = models.PositiveIntegerField(
+        help_text="Submissions and their events older than this many days are deleted."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+        ordering = ["bot__name", "handler_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot", "handler_name"], name="retention_one_per_form"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot}: {self.handler_name}, {self.keep_days} days"

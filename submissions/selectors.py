@@ -101,7 +101,7 @@ def submission_export_columns(
         return _export_columns_sqlite(connection, selected, params)
     answers = connection.ops.quote_name(FormAnswer._meta.db_table)
     sql = f"""
-        SELECT a.key, s.export_at, a.submission_id, a.position, a.label
+        SELECT a.key, s.export_at, a.submission_id, a.position, a.label, a.input_type
         FROM (
             SELECT a.key, MIN(s.export_at) AS first_at, MAX(s.export_at) AS last_at
             FROM {answers} a INNER JOIN ({selected}) s ON a.submission_id = s.export_id
@@ -111,21 +111,23 @@ def submission_export_columns(
         INNER JOIN {answers} a ON a.submission_id = s.export_id AND a.key = b.key
     """  # noqa: S608 - Django's own SQL for the queryset and table name
     first: dict[str, tuple[Any, int, int]] = {}
-    latest: dict[str, tuple[Any, int, int, str]] = {}
+    latest: dict[str, tuple[Any, int, int, str, str]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *params])
         # A few rows per key, unless many submissions share one timestamp.
         while rows := cursor.fetchmany(2000):
-            for key, moment, submission_id, position, label in rows:
+            for key, moment, submission_id, position, label, input_type in rows:
                 if isinstance(moment, str):  # SQLite
                     moment = parse_datetime(moment)
                 place = (moment, submission_id, position)
                 if key not in first or place < first[key]:
                     first[key] = place
                 if key not in latest or place > latest[key][:3]:
-                    latest[key] = (*place, label)
+                    latest[key] = (*place, label, input_type)
     return [
-        ExportColumn(key=key, label=latest[key][3] or "")
+        ExportColumn(
+            key=key, label=latest[key][3] or "", input_type=latest[key][4] or ""
+        )
         for key in sorted(first, key=first.__getitem__)
     ]
 
@@ -139,7 +141,8 @@ def _export_columns_sqlite(
     it as a nested loop, which took minutes when many submissions share a
     timestamp. Here each answer's place (time, submission id, position) is one
     sortable string, and one GROUP BY keeps each key's least and greatest,
-    the greatest followed by its label. SQLite stores times as
+    the greatest followed by its type and label (a type holds no U+001F, so
+    the label is everything after the second). SQLite stores times as
     ``YYYY-MM-DD HH:MM:SS[.ffffff]`` text: the space after it sorts before
     the dot of any fraction, so the strings sort as the places do, and no
     two places are equal, so the label never decides.
@@ -147,7 +150,8 @@ def _export_columns_sqlite(
     answers = connection.ops.quote_name(FormAnswer._meta.db_table)
     place = "s.export_at || printf(' %%020d %%010d', s.export_id, a.position)"
     sql = f"""
-        SELECT a.key, MIN({place}), MAX({place} || char(31) || a.label)
+        SELECT a.key, MIN({place}),
+            MAX({place} || char(31) || a.input_type || char(31) || a.label)
         FROM {answers} a INNER JOIN ({selected}) s ON a.submission_id = s.export_id
         GROUP BY a.key
     """  # noqa: S608 - Django's own SQL for the queryset and table name
@@ -155,9 +159,11 @@ def _export_columns_sqlite(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     rows.sort(key=lambda row: row[1])
-    return [
-        ExportColumn(key=key, label=last.split("\x1f", 1)[1]) for key, _, last in rows
-    ]
+    columns = []
+    for key, _, last in rows:
+        _, input_type, label = last.split("\x1f", 2)
+        columns.append(ExportColumn(key=key, label=label, input_type=input_type))
+    return columns
 
 
 def submission_export_iter(

@@ -7,19 +7,24 @@ what they return to replies). Handlers' own writes are theirs.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from handlers.wire import Delivery
+from submissions.conf import webhook_settings
 from submissions.incoming import IncomingRequest
 from submissions.models import (
     Bot,
+    ErasureLog,
     FormAnswer,
     FormSubmission,
     HandlerRun,
+    RetentionPolicy,
     WebhookEvent,
 )
 from submissions.values import value_as_text
@@ -325,3 +330,163 @@ def _delete_in_batches(queryset: Any, batch_size: int) -> int:
                 return deleted
             _, per_model = model.objects.filter(pk__in=ids).delete()
         deleted += per_model.get(model._meta.label, 0)
+
+
+# --- personal data ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureCounts:
+    submissions: int = 0
+    answers: int = 0
+    events: int = 0
+    runs: int = 0
+
+    def __add__(self, other: ErasureCounts) -> ErasureCounts:
+        return ErasureCounts(
+            self.submissions + other.submissions,
+            self.answers + other.answers,
+            self.events + other.events,
+            self.runs + other.runs,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "submissions": self.submissions,
+            "answers": self.answers,
+            "events": self.events,
+            "runs": self.runs,
+        }
+
+
+def erasure_selector_hash(value: str) -> str:
+    """The erasure log's keyed hash of an erased id: comparable, not reversible."""
+    key = webhook_settings().erasure_hash_key.encode()
+    return hmac.new(key, value.encode("utf-8", "surrogatepass"), "sha256").hexdigest()
+
+
+def _erasure_querysets(
+    *, selector: str, value: str, bot: Bot | None
+) -> tuple[Any, Any]:
+    submissions = FormSubmission.objects.filter(**{selector: value})
+    events = WebhookEvent.objects.filter(**{selector: value})
+    if bot is not None:
+        submissions, events = submissions.filter(bot=bot), events.filter(bot=bot)
+    events = events | WebhookEvent.objects.filter(
+        pk__in=submissions.exclude(event=None).values("event_id")
+    )
+    return submissions, events
+
+
+def personal_data_count(
+    *, selector: str, value: str, bot: Bot | None = None
+) -> ErasureCounts:
+    """What ``personal_data_erase`` would remove or scrub."""
+    submissions, events = _erasure_querysets(selector=selector, value=value, bot=bot)
+    return ErasureCounts(
+        submissions=submissions.count(),
+        answers=FormAnswer.objects.filter(submission__in=submissions).count(),
+        events=events.count(),
+        runs=HandlerRun.objects.filter(event__in=events).count(),
+    )
+
+
+@transaction.atomic
+def personal_data_erase(
+    *,
+    selector: str,
+    value: str,
+    erased_by: str,
+    source: str,
+    bot: Bot | None = None,
+) -> ErasureCounts:
+    """Erase one person's data: their submissions and answers go, their events
+    and runs keep only an audit stub (id, bot, handler name, times, status,
+    sizes), marked erased. Logged in ``ErasureLog`` with the id hashed.
+
+    ``selector`` is ``"user_id"`` or ``"conversation_id"``. Running it again
+    finds nothing more to erase (and logs a request with zero counts).
+    """
+    if selector not in ErasureLog.Selector.values or not value:
+        raise ValueError(f"Erase by user_id or conversation_id, not {selector!r}.")
+    counts = personal_data_count(selector=selector, value=value, bot=bot)
+    submissions, events = _erasure_querysets(selector=selector, value=value, bot=bot)
+    event_ids = list(events.values_list("pk", flat=True))
+    submissions.delete()  # answers go with them
+    HandlerRun.objects.filter(event_id__in=event_ids).update(
+        reply=None, message="", traceback=""
+    )
+    WebhookEvent.objects.filter(pk__in=event_ids).update(
+        payload=None,
+        raw_body=b"",
+        headers={},
+        response_body=None,
+        error_detail="",
+        traceback="",
+        conversation_id="",
+        user_id="",
+        remote_addr=None,
+        body_sha256="",
+        erased_at=timezone.now(),
+        erased_by=erased_by,
+    )
+    ErasureLog.objects.create(
+        requested_by=erased_by,
+        source=source,
+        selector=selector,
+        selector_hash=erasure_selector_hash(value),
+        bot=bot,
+        **counts.as_dict(),
+    )
+    return counts
+
+
+# --- retention -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionResult:
+    policy: RetentionPolicy
+    before: datetime
+    submissions: int
+    events: int
+
+
+def retention_querysets(
+    policy: RetentionPolicy, *, now: datetime
+) -> tuple[Any, Any, datetime]:
+    """The submissions and events ``policy`` says are too old, and its cutoff."""
+    before = now - timedelta(days=policy.keep_days)
+    submissions = FormSubmission.objects.filter(
+        bot=policy.bot_id, handler_name=policy.handler_name, submitted_at__lt=before
+    )
+    events = WebhookEvent.objects.filter(
+        bot=policy.bot_id, handler_name=policy.handler_name, received_at__lt=before
+    )
+    return submissions, events, before
+
+
+def retention_apply(
+    *, dry_run: bool = False, batch_size: int = 1000, now: datetime | None = None
+) -> list[RetentionResult]:
+    """Apply every retention policy: its form's old submissions and events go, in batches.
+
+    With ``dry_run``, only count. Each batch is its own transaction.
+    """
+    now = now or timezone.now()
+    results = []
+    for policy in RetentionPolicy.objects.select_related("bot"):
+        submissions, events, before = retention_querysets(policy, now=now)
+        if dry_run:
+            results.append(
+                RetentionResult(policy, before, submissions.count(), events.count())
+            )
+            continue
+        deleted_submissions = _delete_in_batches(submissions, batch_size)
+        deleted_events = _delete_in_batches(
+            events.filter(duplicate_of__isnull=True), batch_size
+        ) + _delete_in_batches(events, batch_size)
+        results.append(
+            RetentionResult(policy, before, deleted_submissions, deleted_events)
+        )
+    return results

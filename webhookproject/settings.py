@@ -250,6 +250,19 @@ WEBHOOKS = {
         "WEBHOOK_IN_FLIGHT_LEASE_SECONDS",
         default=WEBHOOK_DEFAULTS["IN_FLIGHT_LEASE_SECONDS"],
     ),
+    # Answers masked for staff without the view_sensitive_answers permission:
+    # by question type and by question key (docs/personal-data.md).
+    "SENSITIVE_INPUT_TYPES": env.list(
+        "WEBHOOK_SENSITIVE_INPUT_TYPES",
+        default=WEBHOOK_DEFAULTS["SENSITIVE_INPUT_TYPES"],
+    ),
+    "SENSITIVE_KEYS": env.list(
+        "WEBHOOK_SENSITIVE_KEYS", default=WEBHOOK_DEFAULTS["SENSITIVE_KEYS"]
+    ),
+    # Key of the erasure log's hash of an erased id (SECRET_KEY when empty).
+    "ERASURE_HASH_KEY": env(
+        "WEBHOOK_ERASURE_HASH_KEY", default=WEBHOOK_DEFAULTS["ERASURE_HASH_KEY"]
+    ),
     # Base URL that `send_webhook` posts to and `setup_demo` prints.
     "PUBLIC_BASE_URL": env(
         "WEBHOOK_PUBLIC_BASE_URL", default=WEBHOOK_DEFAULTS["PUBLIC_BASE_URL"]

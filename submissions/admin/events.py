@@ -24,6 +24,7 @@ from submissions.admin.common import (
     pretty_json,
     search_link,
 )
+from submissions.admin.personal_data import ErasureMixin
 from submissions.dispatch import webhook_events_replay
 from submissions.models import FormSubmission, HandlerRun, WebhookEvent
 
@@ -130,7 +131,7 @@ class HandlerRunAdmin(ReplayMixin, ReadOnlyAdminMixin, BigTableAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(
-    ReplayMixin, ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin
+    ErasureMixin, ReplayMixin, ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin
 ):
     list_display = [
         "received_at",
@@ -212,7 +213,7 @@ class WebhookEventAdmin(
         return fieldsets
 
     inlines = [HandlerRunInline]
-    actions = ["replay_selected"]
+    actions = ["replay_selected", "erase_personal_data"]
 
     @admin.action(description="Replay selected events", permissions=["replay"])
     def replay_selected(

@@ -10,7 +10,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, QuerySet
+from django.db.models import BooleanField, Prefetch, QuerySet, Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -22,14 +22,25 @@ from submissions.admin.bigtable import (
     HandlerNameFilter,
 )
 from submissions.admin.common import ReadOnlyAdminMixin, event_link, search_link
+from submissions.admin.personal_data import ErasureMixin
 from submissions.downloads import submission_csv_response
 from submissions.exports import ExportOptions
+from submissions.masking import can_see_sensitive, is_sensitive, mask_value
 from submissions.models import FormAnswer, FormSubmission
 from submissions.selectors import submission_search
 from submissions.values import value_as_text
 
 #: How many answers the submission list shows per row.
 FIRST_ANSWERS = 3
+
+
+def _shown(submission: FormSubmission, answer: FormAnswer) -> str:
+    """An answer as this user may see it: masked when sensitive, unless allowed."""
+    if getattr(submission, "sensitive_visible", False) or not is_sensitive(
+        key=answer.key, input_type=answer.input_type
+    ):
+        return value_as_text(answer.value)
+    return value_as_text(mask_value(answer.value))
 
 
 class _QueryOnlyChangeList(ChangeList):
@@ -40,7 +51,9 @@ class _QueryOnlyChangeList(ChangeList):
 
 
 @admin.register(FormSubmission)
-class FormSubmissionAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin):
+class FormSubmissionAdmin(
+    ErasureMixin, ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin
+):
     list_display = [
         "received",
         "bot",
@@ -67,7 +80,7 @@ class FormSubmissionAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin):
     )
     list_select_related = ["bot"]
     sortable_by = ["received"]
-    actions = ["export_as_csv", "export_as_csv_excel"]
+    actions = ["export_as_csv", "export_as_csv_excel", "erase_personal_data"]
     fields = [
         "submitted_at",
         "bot",
@@ -80,9 +93,12 @@ class FormSubmissionAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[FormSubmission]:
+        # Whether this user sees sensitive answers, on every row (list and detail).
+        visible = Value(can_see_sensitive(request.user), output_field=BooleanField())
         return (
             super()
             .get_queryset(request)
+            .annotate(sensitive_visible=visible)
             .prefetch_related(
                 Prefetch(
                     "answers",
@@ -123,7 +139,7 @@ class FormSubmissionAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin):
             "; ",
             "<b>{}</b>: {}",
             (
-                (answer.key, Truncator(answer.value_text).chars(60))
+                (answer.key, Truncator(_shown(submission, answer)).chars(60))
                 for answer in answers
             ),
         )
@@ -146,7 +162,7 @@ class FormSubmissionAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin):
                     answer.label,
                     answer.key,
                     answer.input_type,
-                    value_as_text(answer.value),
+                    _shown(submission, answer),
                 )
                 for answer in answers
             ),
@@ -207,25 +223,32 @@ class FormSubmissionAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin):
             return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
         handler = request.GET.get(HandlerNameFilter.parameter_name)
         return self.csv_response(
-            changelist.queryset, options=ExportOptions(excel=excel), handler=handler
+            request,
+            changelist.queryset,
+            options=ExportOptions(excel=excel),
+            handler=handler,
         )
 
     def csv_response(
         self,
+        request: HttpRequest,
         queryset: QuerySet[FormSubmission],
         *,
         options: ExportOptions,
         handler: str | None = None,
     ) -> HttpResponse:
         return submission_csv_response(
-            submissions=queryset, options=options, handler_name=handler
+            submissions=queryset,
+            options=options,
+            handler_name=handler,
+            mask_sensitive=not can_see_sensitive(request.user),
         )
 
     @admin.action(description="Export selected to CSV", permissions=["export"])
     def export_as_csv(
         self, request: HttpRequest, queryset: QuerySet[FormSubmission]
     ) -> HttpResponse:
-        return self.csv_response(queryset, options=ExportOptions())
+        return self.csv_response(request, queryset, options=ExportOptions())
 
     @admin.action(
         description="Export selected to CSV for Excel (UTF-8 with BOM)",
@@ -234,4 +257,4 @@ class FormSubmissionAdmin(ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin):
     def export_as_csv_excel(
         self, request: HttpRequest, queryset: QuerySet[FormSubmission]
     ) -> HttpResponse:
-        return self.csv_response(queryset, options=ExportOptions(excel=True))
+        return self.csv_response(request, queryset, options=ExportOptions(excel=True))

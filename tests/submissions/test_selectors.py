@@ -118,12 +118,21 @@ class TestFromTheDatabase:
         t0 = datetime(2025, 1, 1, tzinfo=UTC)
         first = FormSubmissionFactory(event__received_at=t0)
         later = FormSubmissionFactory(event__received_at=t0 + timedelta(days=1))
-        FormAnswerFactory(submission=first, position=0, key="q1", label="Your name?")
-        FormAnswerFactory(submission=later, position=0, key="q1", label="Full name")
+        FormAnswerFactory(
+            submission=first,
+            position=0,
+            key="q1",
+            label="Your name?",
+            input_type="text",
+        )
+        FormAnswerFactory(
+            submission=later, position=0, key="q1", label="Full name", input_type="name"
+        )
 
         columns = submission_export_columns(submissions=submission_export_queryset())
 
-        assert columns == [ExportColumn(key="q1", label="Full name")]
+        # The latest label and question type head the column.
+        assert columns == [ExportColumn(key="q1", label="Full name", input_type="name")]
 
     def test_equal_times_order_columns_by_id_then_position_and_label_by_latest(self):
         t0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -144,10 +153,10 @@ class TestFromTheDatabase:
         columns = submission_export_columns(submissions=submission_export_queryset())
 
         assert columns == [
-            ExportColumn(key="z", label="Z again in c"),
-            ExportColumn(key="x", label="X from b"),
-            ExportColumn(key="y", label="Y from b"),
-            ExportColumn(key="w", label=""),
+            ExportColumn(key="z", label="Z again in c", input_type="text"),
+            ExportColumn(key="x", label="X from b", input_type="text"),
+            ExportColumn(key="y", label="Y from b", input_type="text"),
+            ExportColumn(key="w", label="", input_type="text"),
         ]
 
     def test_columns_of_a_filtered_set_ignore_other_submissions(self):
@@ -158,7 +167,7 @@ class TestFromTheDatabase:
 
         assert submission_export_columns(
             submissions=submission_export_queryset(bot=demo)
-        ) == [ExportColumn(key="mine", label="Mine")]
+        ) == [ExportColumn(key="mine", label="Mine", input_type="text")]
         assert (
             submission_export_columns(
                 submissions=submission_export_queryset(handler_name="nobody")

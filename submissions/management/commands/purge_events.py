@@ -5,17 +5,31 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from submissions.models import FormSubmission, WebhookEvent
-from submissions.services import webhook_events_purge
+from submissions.retention import retention_schedule_daily
+from submissions.services import retention_apply, webhook_events_purge
 
 
 class Command(BaseCommand):
     help = (
         "Delete webhook events (raw bodies, headers, runs) older than --older-than days, "
-        "in batches. Form submissions are kept unless --include-submissions."
+        "in batches. Form submissions are kept unless --include-submissions. With "
+        "--policies, apply each form's retention policy instead (its submissions and "
+        "their events); --daily queues that to run every day in the task worker."
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+        what = parser.add_mutually_exclusive_group(required=True)
+        what.add_argument("--older-than", type=int, metavar="DAYS")
+        what.add_argument(
+            "--policies",
+            action="store_true",
+            help="Apply the retention policies set per form in the admin.",
+        )
+        parser.add_argument(
+            "--daily",
+            action="store_true",
+            help="With --policies: queue the daily run in the task worker and return.",
+        )
         parser.add_argument(
             "--include-submissions",
             action="store_true",
@@ -27,11 +41,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        if options["daily"] and not options["policies"]:
+            raise CommandError("--daily goes with --policies.")
+        if options["policies"]:
+            self.apply_policies(**options)
+            return
         days = options["older_than"]
         if days < 0:
             raise CommandError("--older-than takes a number of days, 0 or more.")
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1.")
         before = timezone.now() - timedelta(days=days)
         include = options["include_submissions"]
         if options["dry_run"]:
@@ -53,5 +72,33 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Deleted {result.events} event(s) and {result.submissions} submission(s) "
                 f"received before {before:%Y-%m-%d %H:%M} UTC."
+            )
+        )
+
+    def apply_policies(self, **options: Any) -> None:
+        if options["daily"]:
+            queued = retention_schedule_daily()
+            self.stdout.write(
+                "Queued the daily retention run; `manage.py db_worker` runs it."
+                if queued
+                else "The daily retention run is already queued."
+            )
+            return
+        dry_run = options["dry_run"]
+        results = retention_apply(dry_run=dry_run, batch_size=options["batch_size"])
+        if not results:
+            self.stdout.write("No retention policy is set: everything is kept.")
+        verb = "Would delete" if dry_run else "Deleted"
+        for result in results:
+            self.stdout.write(
+                f"{result.policy}: {verb.lower()} {result.submissions} submission(s) "
+                f"and {result.events} event(s) received before "
+                f"{result.before:%Y-%m-%d %H:%M} UTC."
+            )
+        total_s = sum(r.submissions for r in results)
+        total_e = sum(r.events for r in results)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{verb} {total_s} submission(s) and {total_e} event(s)."
             )
         )
