@@ -152,6 +152,8 @@ EVENT_COLUMNS = (
     "response_status",
     "response_body",
     "duration_ms",
+    "erased_at",
+    "erased_by",
 )
 SUBMISSION_COLUMNS = (
     "id",
@@ -324,6 +326,8 @@ class Generator:
                     status,
                     _compact(reply),
                     duration,
+                    None,  # never erased
+                    "",
                 )
             )
             if slot not in ACCEPTED:
