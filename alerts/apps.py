@@ -6,4 +6,7 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self) -> None:
-        from alerts import checks  # noqa: F401  (registers the system checks)
+        from alerts import (
+            checks,  # noqa: F401  (registers the system checks)
+            receivers,  # noqa: F401  (connects the signal receivers)
+        )
