@@ -4,27 +4,34 @@ The request path only queues ``alert_incident`` (``incident_enqueue``), after
 the delivery's transaction commits; ``incident_evaluate`` reads the event back,
 finds the enabled rules that match it, applies each rule's threshold and
 window (``alert_state_claim``), records one ``SentAlert`` per recipient and
-queues its delivery.
+queues its delivery. ``digest_send`` does the same once a day for the
+new-submission rules that want a digest.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import date, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 from django_tasks import task
 
 from alerts.delivery import delivery_enqueue
-from alerts.messages import Claim, Incident, incident_message
+from alerts.messages import Claim, Incident, digest_message, incident_message
 from alerts.models import AlertKind, AlertRecipient, AlertRule, SentAlert
 from alerts.selectors import (
+    day_bounds,
+    digest_rules,
     incidents_in_window,
     rules_for_incident,
+    submission_counts,
     token_error_counts,
 )
 from alerts.services import (
     alert_state_claim,
+    alert_state_claim_once,
     sent_alert_create,
 )
 from submissions.models import FormSubmission, HandlerRun, WebhookEvent
@@ -158,3 +165,44 @@ def _record(
 def alert_incident(kind: str, event_id: int, run_id: int | None = None) -> int:
     """Evaluate one incident against the alert rules; how many alerts it queued."""
     return len(incident_evaluate(kind=kind, event_id=event_id, run_id=run_id))
+
+
+def digest_send(*, day: date | None = None) -> list[SentAlert]:
+    """Queue each daily-digest rule's message for ``day`` (yesterday), once per rule and day."""
+    day = day or timezone.localdate() - timedelta(days=1)
+    start, end = day_bounds(day)
+    queued: list[SentAlert] = []
+    for rule in digest_rules():
+        counts = submission_counts(rule=rule, day=day)
+        key = f"new_submission_digest:{day.isoformat()}"
+        with transaction.atomic():
+            if not alert_state_claim_once(rule=rule, key=key, at=end):
+                continue  # already sent for that day
+            for recipient in rule.recipients.all():
+                message = digest_message(
+                    rule=rule,
+                    day=day,
+                    counts=counts,
+                    channel=recipient.channel,
+                    start=start,
+                    end=end,
+                )
+                sent_alert = sent_alert_create(
+                    rule=rule,
+                    recipient=recipient,
+                    kind=AlertKind.NEW_SUBMISSION,
+                    key=key,
+                    message=message,
+                    count=sum(n for _, _, n in counts),
+                    first_at=start,
+                    last_at=end,
+                )
+                delivery_enqueue(sent_alert=sent_alert)
+                queued.append(sent_alert)
+    return queued
+
+
+@task()
+def send_alert_digests(day: str | None = None) -> int:
+    """The daily digest for ``day`` (ISO date; yesterday by default); how many messages it queued."""
+    return len(digest_send(day=date.fromisoformat(day) if day else None))

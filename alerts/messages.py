@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -257,6 +257,47 @@ def incident_message(
         alert["token_errors"] = incident.token_errors
     return Message(
         subject=(alert_settings().subject_prefix + subject)[:255],
+        text="\n".join(lines),
+        url=url,
+        alert=alert,
+    )
+
+
+def digest_message(
+    *,
+    rule: AlertRule,
+    day: date,
+    counts: list[tuple[str, str, int]],
+    channel: str,
+    start: datetime,
+    end: datetime,
+) -> Message:
+    """Yesterday's submissions per bot and form, for a daily-digest rule."""
+    q = slack_escape if channel == Channel.WEBHOOK else _plain
+    total = sum(n for _, _, n in counts)
+    params: dict[str, Any] = {"submitted_at__gte": start, "submitted_at__lt": end}
+    if rule.bot_id:
+        params["bot__id__exact"] = rule.bot_id
+    if rule.handler_name:
+        params["handler_name"] = rule.handler_name
+    url = admin_url("admin:submissions_formsubmission_changelist", params)
+    lines = [
+        f"{total} form submission{'s' if total != 1 else ''} on {day.isoformat()}"
+        + (":" if counts else ".")
+    ]
+    lines += [f"- {q(one_line(bot))}, {q(shown(form))}: {n}" for bot, form, n in counts]
+    lines += ["", f"Submissions: {url}"]
+    lines.append(f"Alert rule {q(shown(rule.name))}: a daily digest.")
+    alert = {
+        "rule": rule.name,
+        "kind": "new_submission_digest",
+        "day": day.isoformat(),
+        "count": total,
+        "forms": [{"bot": bot, "form": form, "count": n} for bot, form, n in counts],
+        "url": url,
+    }
+    return Message(
+        subject=f"{alert_settings().subject_prefix}Form submissions on {day.isoformat()}: {total}",
         text="\n".join(lines),
         url=url,
         alert=alert,

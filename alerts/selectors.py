@@ -6,9 +6,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from alerts.conf import alert_settings
 from alerts.models import AlertKind, AlertRule
@@ -155,3 +156,41 @@ def token_error_counts(
         .annotate(n=Count("id"))
     )
     return dict(Counter(dict(rows)).most_common())
+
+
+def digest_rules() -> QuerySet[AlertRule]:
+    return (
+        AlertRule.objects.filter(
+            kind=AlertKind.NEW_SUBMISSION, enabled=True, daily_digest=True
+        )
+        .select_related("bot")
+        .prefetch_related("recipients")
+        .order_by("id")
+    )
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The start and end of ``day`` in the current time zone (TIME_ZONE)."""
+    start = timezone.make_aware(datetime.combine(day, datetime.min.time()))
+    end = timezone.make_aware(
+        datetime.combine(day + timedelta(days=1), datetime.min.time())
+    )
+    return start, end
+
+
+def submission_counts(*, rule: AlertRule, day: date) -> list[tuple[str, str, int]]:
+    """(bot name, form, count) of ``day``'s submissions the rule watches, bot and form order."""
+    start, end = day_bounds(day)
+    submissions = FormSubmission.objects.filter(
+        submitted_at__gte=start, submitted_at__lt=end
+    )
+    if rule.bot_id:
+        submissions = submissions.filter(bot_id=rule.bot_id)
+    if rule.handler_name:
+        submissions = submissions.filter(handler_name=rule.handler_name)
+    rows = (
+        submissions.values_list("bot__name", "handler_name")
+        .annotate(n=Count("id"))
+        .order_by("bot__name", "handler_name")
+    )
+    return [(bot, form, n) for bot, form, n in rows]

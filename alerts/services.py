@@ -62,6 +62,21 @@ def alert_state_claim(
         return claim
 
 
+def alert_state_claim_once(*, rule: AlertRule, key: str, at: datetime) -> bool:
+    """True the first time (rule, key) is claimed, False ever after (daily digests)."""
+    with transaction.atomic():
+        _, created = AlertState.objects.get_or_create(
+            rule=rule,
+            key=key,
+            defaults={
+                "window_started_at": at,
+                "last_sent_at": timezone.now(),
+                "last_incident_at": at,
+            },
+        )
+    return created
+
+
 def sent_alert_create(
     *,
     rule: AlertRule,

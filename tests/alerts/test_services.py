@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from alerts.models import AlertState
-from alerts.services import alert_state_claim
+from alerts.services import alert_state_claim, alert_state_claim_once
 from tests.alerts.factories import AlertRuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,14 @@ def test_windows_are_per_rule_and_key():
     assert alert_state_claim(
         rule=rule, key="handler_failing:demo:other", at=t0, window=WINDOW
     )
+
+
+def test_a_once_only_claim():
+    rule = AlertRuleFactory()
+    at = timezone.now()
+    assert alert_state_claim_once(rule=rule, key="digest:2025-01-01", at=at)
+    assert not alert_state_claim_once(rule=rule, key="digest:2025-01-01", at=at)
+    assert alert_state_claim_once(rule=rule, key="digest:2025-01-02", at=at)
 
 
 @pytest.mark.django_db(transaction=True)
