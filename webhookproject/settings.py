@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from alerts.conf import DEFAULTS as ALERT_DEFAULTS
 from submissions.conf import DEFAULTS as WEBHOOK_DEFAULTS
 from webhookproject.logs import LOG_FORMATS, json_formatter
 
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "example_handlers",
     # After rest_framework.authtoken: its admin replaces the token admin.
     "api",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -266,6 +268,59 @@ WEBHOOKS = {
     # Base URL that `send_webhook` posts to and `setup_demo` prints.
     "PUBLIC_BASE_URL": env(
         "WEBHOOK_PUBLIC_BASE_URL", default=WEBHOOK_DEFAULTS["PUBLIC_BASE_URL"]
+    ),
+}
+
+# Email (alerts): one URL, e.g. smtp+tls://user:password@smtp.example.com:587,
+# smtp+ssl://...:465, or consolemail:// (the default: printed to stderr).
+# Parts the URL leaves out keep Django's defaults; no EMAIL_CONFIG setting is left
+# behind to show the password.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update({k: v for k, v in _email.items() if v is not None})
+# A stuck mail server must not hold the task worker for ever.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="webhooks@localhost")
+
+# Alerts (the alerts app), read through alerts.conf.alert_settings(); their
+# defaults are defined once, in alerts.conf.DEFAULTS. See docs/alerts.md.
+ALERTS = {
+    # Sender of alert emails; empty: DEFAULT_FROM_EMAIL.
+    "FROM_EMAIL": env("ALERTS_FROM_EMAIL", default=ALERT_DEFAULTS["FROM_EMAIL"]),
+    "SUBJECT_PREFIX": env(
+        "ALERTS_SUBJECT_PREFIX", default=ALERT_DEFAULTS["SUBJECT_PREFIX"]
+    ),
+    # At most one alert per rule, bot and handler in this window, unless a
+    # rule sets its own; rejected tokens have their own window and threshold.
+    "WINDOW_MINUTES": env.int(
+        "ALERTS_WINDOW_MINUTES", default=ALERT_DEFAULTS["WINDOW_MINUTES"]
+    ),
+    "REJECTED_TOKENS_WINDOW_MINUTES": env.int(
+        "ALERTS_REJECTED_TOKENS_WINDOW_MINUTES",
+        default=ALERT_DEFAULTS["REJECTED_TOKENS_WINDOW_MINUTES"],
+    ),
+    "REJECTED_TOKENS_THRESHOLD": env.int(
+        "ALERTS_REJECTED_TOKENS_THRESHOLD",
+        default=ALERT_DEFAULTS["REJECTED_TOKENS_THRESHOLD"],
+    ),
+    # An outgoing webhook's answer is awaited this long, in seconds.
+    "WEBHOOK_TIMEOUT_SECONDS": env.float(
+        "ALERTS_WEBHOOK_TIMEOUT_SECONDS",
+        default=ALERT_DEFAULTS["WEBHOOK_TIMEOUT_SECONDS"],
+    ),
+    # Tries per alert and recipient; the delay starts at RETRY_SECONDS,
+    # doubles each try, and is capped.
+    "MAX_ATTEMPTS": env.int(
+        "ALERTS_MAX_ATTEMPTS", default=ALERT_DEFAULTS["MAX_ATTEMPTS"]
+    ),
+    "RETRY_SECONDS": env.int(
+        "ALERTS_RETRY_SECONDS", default=ALERT_DEFAULTS["RETRY_SECONDS"]
+    ),
+    "RETRY_MAX_SECONDS": env.int(
+        "ALERTS_RETRY_MAX_SECONDS", default=ALERT_DEFAULTS["RETRY_MAX_SECONDS"]
+    ),
+    # How long a web process keeps its copy of the enabled rules.
+    "RULE_CACHE_SECONDS": env.int(
+        "ALERTS_RULE_CACHE_SECONDS", default=ALERT_DEFAULTS["RULE_CACHE_SECONDS"]
     ),
 }
 

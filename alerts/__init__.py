@@ -1,0 +1,1 @@
+"""Alerts that reach a person, by email and outgoing webhook: see docs/alerts.md."""
