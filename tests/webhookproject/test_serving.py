@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -388,3 +389,55 @@ def test_whitenoise_serves_the_admin_assets_under_hashed_names(
     assert any('"GET /admin/login/ HTTP/1.1" 200' in m for m in access(log))
     assert any(f'"GET {css_path} HTTP/1.1" 200' in m for m in access(log))
     assert any(line["logger"] == "gunicorn.error" for line in log)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the pool is psycopg's (PostgreSQL)"
+)
+@pytest.mark.django_db
+def test_the_connection_pool_serves_requests_when_asked_for():
+    # Through the WSGI application, as a server calls it: each request ends by
+    # giving its connection back (the test client would keep it).
+    script = textwrap.dedent(
+        """
+        import json, wsgiref.util
+        from webhookproject.wsgi import application
+        from django.db import connection
+
+        def get():
+            environ = {"PATH_INFO": "/healthz", "REQUEST_METHOD": "GET"}
+            wsgiref.util.setup_testing_defaults(environ)
+            seen = []
+            b"".join(application(environ, lambda status, headers: seen.append(status)))
+            return int(seen[0][:3])
+
+        statuses = [get() for _ in range(3)]
+        print(json.dumps({
+            "statuses": statuses,
+            "max": connection.pool.max_size,
+            "requests": connection.pool.get_stats().get("requests_num", 0),
+            "conn_max_age": connection.settings_dict["CONN_MAX_AGE"],
+        }))
+        """
+    )
+    result = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=clean_env(
+            DATABASE_URL=database_url(),
+            DJANGO_DB_POOL="true",
+            DJANGO_DB_POOL_MAX_SIZE="3",
+            DJANGO_SECURE_SSL_REDIRECT="false",
+            DJANGO_LOG_LEVEL="CRITICAL",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["statuses"] == [200, 200, 200]
+    assert answer["max"] == 3
+    assert answer["requests"] >= 3  # each request took a connection from the pool
+    assert answer["conn_max_age"] == 0
