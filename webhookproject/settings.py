@@ -97,7 +97,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
     "DJANGO_DB_POOL", default=False
 ):
     # A pool of connections per process (psycopg_pool), shared by its threads:
-    # connections are bounded by workers × DJANGO_DB_POOL_MAX_SIZE, whatever
+    # connections are bounded by workers x DJANGO_DB_POOL_MAX_SIZE, whatever
     # the threads (docs/deployment.md "Connections"). Django takes a
     # connection from the pool per request and gives it back at its end.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them instead
