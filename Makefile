@@ -20,7 +20,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.run-installed
 venv-dev: $(VENV)/.dev-installed
 
+# `make run` also writes a git-ignored .env (DJANGO_DEBUG=true) if there is
+# none, so `manage.py runserver` and the other commands work afterwards
+# without extra environment variables. Production sets its variables itself.
 run: venv
+	test -f .env || printf '# Written by make run: local development only.\nDJANGO_DEBUG=true\n' > .env
 	DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=true $(PY) manage.py setup_demo
 	DJANGO_DEBUG=true $(PY) manage.py runserver $(ADDR)

@@ -72,7 +72,7 @@ WSGI_APPLICATION = "webhookproject.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "webhookproject" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -53,7 +53,7 @@ def test_healthz_answers_200_with_json_when_the_database_answers(client):
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": True}
+    assert response.json() == {"status": "ok", "database": True}  # and migrated
     assert response["Cache-Control"] == "no-store"
 
 
@@ -227,7 +227,8 @@ def start_gunicorns(
             while True:
                 assert server.poll() is None, f"gunicorn exited; see {log.name}"
                 try:
-                    if request(port, "GET", "/healthz")[0] == 200:
+                    # Up: it answers (503 on a database left unmigrated on purpose).
+                    if request(port, "GET", "/healthz")[0] in (200, 503):
                         break
                 except OSError:
                     pass
@@ -441,3 +442,46 @@ def test_the_connection_pool_serves_requests_when_asked_for():
     assert answer["max"] == 3
     assert answer["requests"] >= 3  # each request took a connection from the pool
     assert answer["conn_max_age"] == 0
+
+
+def test_an_unmigrated_database_says_so_everywhere(tmp_path):
+    script = textwrap.dedent(
+        """
+        import django, json
+        django.setup()
+        from django.test import Client
+        client = Client(HTTP_HOST="localhost", raise_request_exception=False)
+        health = client.get("/healthz")
+        admin = client.post("/admin/login/", {"username": "a", "password": "b"})
+        webhook = client.post("/webhooks/demo/", b"{}", content_type="application/json")
+        print(json.dumps({
+            "health": [health.status_code, health.json()],
+            "admin": [admin.status_code, admin.content.decode()],
+            "webhook": [webhook.status_code, webhook.json()],
+        }))
+        """
+    )
+    result = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=clean_env(
+            DATABASE_URL=f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}",
+            DJANGO_DEBUG="true",
+            DJANGO_LOG_LEVEL="CRITICAL",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    status, body = answer["health"]
+    assert status == 503
+    assert body["migrated"] is False
+    assert "manage.py migrate" in body["detail"]
+    status, text = answer["admin"]
+    assert status == 503
+    assert "manage.py migrate" in text
+    status, body = answer["webhook"]
+    assert (status, body["error"]) == (503, "not_migrated")
