@@ -31,7 +31,7 @@ run: venv
 
 test: venv-dev
 	-scripts/install-browser.sh  # best effort: Debian's chromium, for tests/browser
-	$(PY) -m pytest
+	DJANGO_DEBUG=false $(PY) -m pytest  # whatever a development .env says
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .

@@ -41,7 +41,15 @@ def clean_env(**overrides: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("DJANGO_", "WEBHOOK_", "DATABASE_URL", "GUNICORN_"))
     }
-    env.update({"DJANGO_SETTINGS_MODULE": "webhookproject.settings", **overrides})
+    # DJANGO_DEBUG explicitly: a developer's .env (written by `make run`) says
+    # true, and the servers under test are production ones unless told.
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "webhookproject.settings",
+            "DJANGO_DEBUG": "false",
+            **overrides,
+        }
+    )
     return env
 
 
