@@ -20,14 +20,18 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.run-installed
 venv-dev: $(VENV)/.dev-installed
 
+# `make run` also writes a git-ignored .env (DJANGO_DEBUG=true) if there is
+# none, so `manage.py runserver` and the other commands work afterwards
+# without extra environment variables. Production sets its variables itself.
 run: venv
+	test -f .env || printf '# Written by make run: local development only.\nDJANGO_DEBUG=true\n' > .env
 	DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=true $(PY) manage.py setup_demo
 	DJANGO_DEBUG=true $(PY) manage.py runserver $(ADDR)
 
 test: venv-dev
 	-scripts/install-browser.sh  # best effort: Debian's chromium, for tests/browser
-	$(PY) -m pytest
+	DJANGO_DEBUG=false $(PY) -m pytest  # whatever a development .env says
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .

@@ -6,17 +6,17 @@ is valid, never a database error. ``since``/``until`` read as the
 and the command's agree for the same arguments.
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from submissions.models import Bot, FormSubmission, WebhookEvent
+from submissions.moments import parse_moment
 
 
 class MomentField(forms.Field):
@@ -40,22 +40,9 @@ class MomentField(forms.Field):
     def to_python(self, value: Any) -> datetime | None:
         if value in self.empty_values:
             return None
-        text = str(value).strip()
         try:
-            try:
-                day = date.fromisoformat(text)
-            except ValueError:
-                moment = datetime.fromisoformat(text)
-            else:
-                moment = datetime.combine(
-                    day + timedelta(days=1) if self.end else day, time.min
-                )
-            if timezone.is_naive(moment):
-                moment = timezone.make_aware(moment)
-            # UTC now: the database adapter converts it, and a moment near
-            # year 1 or 9999 overflows there rather than here.
-            return moment.astimezone(UTC)
-        except (ValueError, OverflowError):
+            return parse_moment(str(value), end=self.end)
+        except ValueError:
             raise ValidationError(
                 self.error_messages["invalid"], code="invalid"
             ) from None

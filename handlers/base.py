@@ -12,9 +12,27 @@ but never share it between deliveries.
 - ``response``: a ``ResponseBuilder``; whatever the handler adds to it is the
   bot's reply.
 
-It returns nothing. If it raises, the delivery is recorded as ``failed`` with
-the exception and traceback, any database writes it made are rolled back, and
-the bot gets a 500 ``handler_error`` reply; the stored form answers stay.
+It returns nothing, and may be ``def`` or ``async def``: a handler that
+waits on a CRM or an API is best written ``async def`` with an async HTTP
+client (``httpx.AsyncClient`` with a timeout), the ORM's async API
+(``await Model.objects.acreate(...)``) for its own writes. If it raises, the
+delivery is recorded as ``failed`` with the exception and traceback, and the
+bot gets a 500 ``handler_error`` reply; the stored form answers stay.
+
+It runs outside any transaction: the delivery was stored and committed
+before it started, and no database connection waits on it. Its own writes
+are committed as it makes them (wrap them in ``transaction.atomic()`` to
+make them all-or-nothing), and a replay or a take-over of an abandoned
+delivery runs it again: a handler that writes should be idempotent (key its
+rows on ``request.event_id`` or ``request.delivery_id``).
+
+**A deadline.** A handler that has not finished after ``deadline_seconds``
+(default ``WEBHOOK_HANDLER_DEADLINE_SECONDS``, 8 s) is given up on: the bot
+gets the fallback reply (``fallback_text``, default
+``WEBHOOK_HANDLER_FALLBACK_TEXT``) and the run is recorded ``timed_out``
+(the event ``failed``, to be replayed). An ``async def`` handler is
+cancelled at the deadline; a ``def`` handler cannot be stopped, so it runs
+on, and what it comes to is recorded on the run but never sent.
 
 Work that must not delay the bot's reply (pushing the form to a CRM, sending
 an email) goes in ``follow_up(request)``: after ``handle`` succeeds, it runs
@@ -83,12 +101,20 @@ class WebhookHandler:
     verbose_name: ClassVar[str] = ""
     #: How many times ``follow_up`` is tried when it raises ``TransientError``.
     follow_up_max_attempts: ClassVar[int] = 5
+    #: Seconds ``handle`` may take before the bot gets ``fallback_text``;
+    #: None for ``WEBHOOK_HANDLER_DEADLINE_SECONDS``.
+    deadline_seconds: ClassVar[float | None] = None
+    #: The reply sent at the deadline; empty for ``WEBHOOK_HANDLER_FALLBACK_TEXT``.
+    fallback_text: ClassVar[str] = ""
 
     def handle(self, request: WebhookRequest, response: ResponseBuilder) -> None:
         raise NotImplementedError(f"{type(self).__qualname__} must implement handle().")
 
     def follow_up(self, request: WebhookRequest) -> None:
-        """Work to do after the reply, in a task worker; see the module docstring."""
+        """Work to do after the reply, in a task worker; see the module docstring.
+
+        May be ``async def`` too.
+        """
 
     @classmethod
     def has_follow_up(cls) -> bool:

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 from typing import TypeVar
 
 from handlers.base import HANDLER_NAME_RE, WebhookHandler
@@ -62,6 +63,20 @@ class HandlerRegistry:
             raise InvalidHandler(
                 f"{_dotted(handler_class)} must override handle(request, response)."
             )
+        for method in ("handle", "follow_up"):
+            function = getattr(handler_class, method)
+            if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(
+                function
+            ):
+                raise InvalidHandler(
+                    f"{_dotted(handler_class)}.{method} yields: it must be a `def` or "
+                    "`async def` method that returns nothing (a generator's body "
+                    "would never run)."
+                )
+            if not callable(function):
+                raise InvalidHandler(
+                    f"{_dotted(handler_class)}.{method} is not a method."
+                )
         name = handler_class.__dict__.get("name")
         if not isinstance(name, str) or not HANDLER_NAME_RE.match(name):
             raise InvalidHandlerName(

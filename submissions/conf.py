@@ -20,6 +20,12 @@ DEFAULTS = {
     "FOLLOW_UP_RETRY_MAX_SECONDS": 3600,
     "IN_FLIGHT_LEASE_SECONDS": 60,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    # How long a handler may take before the bot gets the fallback reply.
+    "HANDLER_DEADLINE_SECONDS": 8.0,
+    "HANDLER_FALLBACK_TEXT": "One moment, please: we are still working on it.",
+    # Threads per process that run `def` handlers (so a deadline can pass);
+    # 0 runs them in the request's thread, with no deadline (for tests).
+    "HANDLER_THREADS": 16,
     # Answers masked for staff without `submissions.view_sensitive_answers`.
     "SENSITIVE_INPUT_TYPES": ["email", "phone", "tel"],
     "SENSITIVE_KEYS": ["email", "phone", "mobile", "phone_number"],
@@ -39,6 +45,9 @@ class WebhookSettings:
     follow_up_retry_seconds: int
     follow_up_retry_max_seconds: int
     in_flight_lease_seconds: int
+    handler_deadline_seconds: float
+    handler_fallback_text: str
+    handler_threads: int
     sensitive_input_types: frozenset[str]
     sensitive_keys: frozenset[str]
     erasure_hash_key: str
@@ -67,6 +76,9 @@ def webhook_settings() -> WebhookSettings:
         follow_up_retry_seconds=int(values["FOLLOW_UP_RETRY_SECONDS"]),
         follow_up_retry_max_seconds=int(values["FOLLOW_UP_RETRY_MAX_SECONDS"]),
         in_flight_lease_seconds=int(values["IN_FLIGHT_LEASE_SECONDS"]),
+        handler_deadline_seconds=float(values["HANDLER_DEADLINE_SECONDS"]),
+        handler_fallback_text=str(values["HANDLER_FALLBACK_TEXT"]),
+        handler_threads=max(int(values["HANDLER_THREADS"]), 0),
         sensitive_input_types=frozenset(
             t.lower() for t in values["SENSITIVE_INPUT_TYPES"]
         ),

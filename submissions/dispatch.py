@@ -15,14 +15,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -32,11 +35,16 @@ from handlers import (
     WebhookRequest,
     registry,
 )
+from handlers.running import Finished, TimedOut, call_within
 from handlers.wire import Delivery, handler_request, parse_delivery, render_reply
 from submissions.conf import webhook_settings
 from submissions.followups import follow_up_enqueue
 from submissions.models import HandlerRun, WebhookEvent
-from submissions.services import handler_run_create, webhook_event_finish
+from submissions.services import (
+    handler_run_create,
+    handler_run_record_late,
+    webhook_event_finish,
+)
 
 logger = logging.getLogger("submissions.dispatch")
 
@@ -44,6 +52,7 @@ EVENT_STATUS = {
     HandlerRun.Outcome.SUCCEEDED: WebhookEvent.Status.PROCESSED,
     HandlerRun.Outcome.FAILED: WebhookEvent.Status.FAILED,
     HandlerRun.Outcome.UNROUTED: WebhookEvent.Status.UNROUTED,
+    HandlerRun.Outcome.TIMED_OUT: WebhookEvent.Status.FAILED,
 }
 #: Events that can be run again. Rejected ones never parsed; replay a duplicate's original.
 REPLAYABLE = [
@@ -58,6 +67,7 @@ REPLAYABLE = [
 ERROR_CODES = {
     HandlerRun.Outcome.UNROUTED: "unknown_handler",
     HandlerRun.Outcome.FAILED: "handler_error",
+    HandlerRun.Outcome.TIMED_OUT: "handler_timeout",
 }
 
 
@@ -92,10 +102,6 @@ class RunResult:
     response: tuple[int, dict[str, Any]] | None = None
 
 
-class _HandlerFailed(Exception):
-    """Carries a handler's failure out of its transaction, rolling its writes back."""
-
-
 def handler_run_execute(
     *,
     event: WebhookEvent,
@@ -107,12 +113,11 @@ def handler_run_execute(
 ) -> RunResult:
     """Run the event's handler once; see the module docstring.
 
-    The handler's writes, its ``HandlerRun`` and the event's new status are
-    committed together, so a process killed mid-run leaves either all of
-    them or none (the event then stays ``received``, to be taken over).
-    When the handler raises, its transaction rolls back and the failed run
-    and status are committed in a fresh one: the common, successful path
-    needs no savepoint.
+    The handler runs outside any transaction, within its deadline
+    (``handlers.running``); its ``HandlerRun`` and the event's new status are
+    then committed together in one short transaction, so a process killed
+    mid-run leaves the event ``received``, to be taken over (the handler's
+    own writes are its own: it commits them, and should be idempotent).
 
     ``respond`` and ``response_duration_from`` (a ``perf_counter`` value) are
     given on delivery: the reply ``respond`` makes of the outcome is then
@@ -138,39 +143,135 @@ def handler_run_execute(
                 error={"error_type": "handlers.HandlerNotFound", "message": str(exc)},
             )
 
-    try:
-        with transaction.atomic():
-            try:
-                response = ResponseBuilder()
-                handler_class().handle(_handler_request(event, delivery), response)
-                reply = render_reply(response)
-            except Exception as exc:  # a handler's failure is recorded, never raised
-                logger.exception(
-                    "handler %r failed for event %s",
-                    delivery.handler_name,
-                    event.pk,
-                    extra={"event_id": event.pk},
-                )
-                error = {
-                    "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                    "message": str(exc),
-                    "traceback": traceback.format_exc(),
-                }
-                raise _HandlerFailed(error) from exc
-            if handler_class.has_follow_up():
-                follow_up_enqueue(event=event)
-            return record(RunOutcome(event, HandlerRun.Outcome.SUCCEEDED, reply=reply))
-    except _HandlerFailed as failed:
-        (error,) = failed.args
-    with transaction.atomic():
-        return record(
-            RunOutcome(
-                event,
-                HandlerRun.Outcome.FAILED,
-                message=f"{error['error_type']}: {error['message']}",
-            ),
-            error=error,
+    conf = webhook_settings()
+    deadline = handler_class.deadline_seconds or conf.handler_deadline_seconds
+    response = ResponseBuilder()
+    result = call_within(
+        handler_class().handle,
+        _handler_request(event, delivery),
+        response,
+        deadline=deadline,
+        executor=_executor(),
+    )
+    if isinstance(result, TimedOut):
+        fallback = ResponseBuilder().add_text(
+            handler_class.fallback_text or conf.handler_fallback_text
         )
+        message = (
+            f"The handler did not finish within {deadline:g} s; the fallback reply "
+            "was sent."
+        )
+        with transaction.atomic():
+            timed_out = record(
+                RunOutcome(
+                    event,
+                    HandlerRun.Outcome.TIMED_OUT,
+                    reply=render_reply(fallback),
+                    message=message,
+                ),
+                error={"message": message},
+            )
+        if result.late is not None:  # a `def` handler runs on: record its end
+            result.late.add_done_callback(
+                functools.partial(
+                    _record_late,
+                    run_id=timed_out.run.pk,
+                    response=response,
+                    started=started,
+                    caller=threading.get_ident(),
+                )
+            )
+        return timed_out
+    error = _error(result.error) if result.error else None
+    if error is None:
+        try:
+            reply = render_reply(response)
+        except TypeError:  # a variable that is not JSON: the handler's bug
+            error = _error(sys.exc_info())  # type: ignore[arg-type]
+    if error is not None:
+        logger.error(
+            "handler %r failed for event %s",
+            delivery.handler_name,
+            event.pk,
+            exc_info=result.error or sys.exc_info(),
+            extra={"event_id": event.pk},
+        )
+        with transaction.atomic():
+            return record(
+                RunOutcome(
+                    event,
+                    HandlerRun.Outcome.FAILED,
+                    message=f"{error['error_type']}: {error['message']}",
+                ),
+                error=error,
+            )
+    with transaction.atomic():
+        if handler_class.has_follow_up():
+            follow_up_enqueue(event=event)
+        return record(RunOutcome(event, HandlerRun.Outcome.SUCCEEDED, reply=reply))
+
+
+_handler_threads: ThreadPoolExecutor | None = None
+_handler_threads_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor | None:
+    """This process's threads for `def` handlers (``WEBHOOK_HANDLER_THREADS``).
+
+    None when it is 0: `def` handlers then run in the request's own thread
+    (no deadline for them; what tests wrapped in a transaction need).
+    """
+    global _handler_threads  # one pool per process, made on first use
+    if webhook_settings().handler_threads == 0:
+        return None
+    with _handler_threads_lock:
+        if _handler_threads is None:
+            _handler_threads = ThreadPoolExecutor(
+                max_workers=webhook_settings().handler_threads,
+                thread_name_prefix="webhook-handler",
+            )
+        return _handler_threads
+
+
+def _error(exc_info: Any) -> dict[str, str]:
+    exc_type, exc, _ = exc_info
+    return {
+        "error_type": f"{exc_type.__module__}.{exc_type.__qualname__}",
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(*exc_info)),
+    }
+
+
+def _record_late(
+    future: Future[Finished],
+    *,
+    run_id: int,
+    response: ResponseBuilder,
+    started: float,
+    caller: int,
+) -> None:
+    """A timed-out `def` handler ended: record what it came to (never sent)."""
+    finished = future.result()
+    seconds = time.perf_counter() - started
+    fields: dict[str, Any] = {}
+    if finished.error is None:
+        try:
+            fields["reply"] = render_reply(response)
+        except TypeError:
+            fields |= _error(sys.exc_info())
+    else:
+        fields |= _error(finished.error)
+    verb = "finished" if "error_type" not in fields else "failed"
+    fields["message"] = (
+        f"The handler {verb} late, after {seconds:.1f} s; the fallback reply had "
+        "been sent, and this was not."
+        + (f" {fields['message']}" if verb == "failed" else "")
+    )
+    try:
+        handler_run_record_late(run_id=run_id, **fields)
+    finally:
+        if threading.get_ident() != caller:
+            connections.close_all()  # the handler thread's connection
 
 
 def _run_record(

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from handlers import TransientError, registry
+from handlers.running import call
 from handlers.wire import handler_request, parse_delivery
 from submissions.conf import webhook_settings
 from submissions.models import HandlerRun, WebhookEvent
@@ -81,13 +82,14 @@ def follow_up_execute(*, event_id: int, try_number: int) -> HandlerRun | None:
     error: dict[str, str] = {}
     try:
         with transaction.atomic():
-            handler_class().follow_up(
+            call(
+                handler_class().follow_up,
                 handler_request(
                     delivery,
                     payload=event.payload or {},
                     bot=event.bot,
                     event_id=event.pk,
-                )
+                ),
             )
     except Exception as exc:  # recorded on the run, never raised into the worker
         transient = isinstance(exc, TransientError) and try_number < max_tries

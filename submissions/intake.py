@@ -319,8 +319,8 @@ def _duplicate(
 def run_reply(outcome: RunOutcome) -> tuple[int, dict[str, Any]]:
     """The reply a run's outcome gets: the handler's own, or an error."""
     event = outcome.event
-    if outcome.outcome == HandlerRun.Outcome.SUCCEEDED:
-        return 200, outcome.reply or {}
+    if outcome.outcome in (HandlerRun.Outcome.SUCCEEDED, HandlerRun.Outcome.TIMED_OUT):
+        return 200, outcome.reply or {}  # a timed-out run's reply is the fallback
     if outcome.outcome == HandlerRun.Outcome.UNROUTED:
         return 404, error_body(
             outcome.error_code,

@@ -210,6 +210,7 @@ class HandlerRun(models.Model):
         UNROUTED = "unrouted", "Unrouted"
         RETRYING = "retrying", "Failed, will retry"
         DEAD = "dead", "Failed permanently"
+        TIMED_OUT = "timed_out", "Timed out (fallback reply sent)"
 
     event = models.ForeignKey(
         WebhookEvent, on_delete=models.CASCADE, related_name="runs"

@@ -273,6 +273,20 @@ def handler_run_create(
     )
 
 
+def handler_run_record_late(
+    *,
+    run_id: int,
+    message: str,
+    reply: dict[str, Any] | None = None,
+    error_type: str = "",
+    traceback: str = "",
+) -> None:
+    """What a timed-out handler came to after all (recorded, never sent)."""
+    HandlerRun.objects.filter(pk=run_id).update(
+        message=message, reply=reply, error_type=error_type, traceback=traceback
+    )
+
+
 @transaction.atomic
 def bot_rotate_secret(*, bot: Bot) -> str:
     """Give ``bot`` a new secret; the current one stays valid as ``previous_secret``.

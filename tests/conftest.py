@@ -21,7 +21,11 @@ def _plain_http(django_test_environment, tmp_path_factory):
     # middleware reads the setting once. The production static storage needs
     # `collectstatic`'s manifest; tests serve the files as they are
     # (tests/webhookproject/test_serving.py runs collectstatic and the real storage).
+    # `def` handlers run in the test's own thread and transaction (a handler
+    # thread could not see the test's uncommitted rows); the deadline tests
+    # turn the threads back on, with transactional tests.
     with override_settings(
+        WEBHOOKS={**settings.WEBHOOKS, "HANDLER_THREADS": 0},
         SECURE_SSL_REDIRECT=False,
         STATIC_ROOT=tmp_path_factory.mktemp("static"),
         STORAGES={

@@ -14,6 +14,9 @@ Three promises are kept here, in debug mode as in production:
   middleware runs (``codecs.lookup`` of its charset raises ``ValueError``):
   ``webhookproject.wsgi`` replaces the NUL first, so the webhook answers 415 and
   stores the request. The development server passes such headers on.
+- **A database that is not migrated** (a fresh checkout, a release deployed
+  without ``migrate``) is a 503 that says to run ``manage.py migrate``,
+  not a debug page or a bare 500.
 - **Under** ``/webhooks/`` **and** ``/api/`` every error is JSON
   (``{"error", "detail"}``): Django's HTML pages (its debug pages included)
   are replaced by ``webhookproject.errors.json_error``.
@@ -25,6 +28,7 @@ import logging
 from collections.abc import Callable
 
 from django.core.exceptions import BadRequest, DisallowedHost
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, ResolverMatch, resolve
 
@@ -87,3 +91,24 @@ class EdgeMiddleware:
         ):
             return json_error(request, response.status_code)
         return response
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponse | None:
+        if not (isinstance(exception, DatabaseError) and _missing_table(exception)):
+            return None
+        detail = (
+            "The database is not migrated: run `python manage.py migrate` "
+            "(`make run` does it)."
+        )
+        if wants_json(request):
+            return JsonResponse(error_body("not_migrated", detail), status=503)
+        return HttpResponse(
+            detail, status=503, content_type="text/plain; charset=utf-8"
+        )
+
+
+def _missing_table(exception: Exception) -> bool:
+    """SQLite's "no such table", PostgreSQL's "relation ... does not exist"."""
+    text = str(exception)
+    return "no such table" in text or ("relation" in text and "does not exist" in text)

@@ -5,15 +5,18 @@ from a middleware at the top of the stack, before host validation and the
 HTTPS redirect: a health probe usually comes over plain HTTP with the
 backend's own address in ``Host``, and neither should turn "healthy" into a
 400 or a 301. Nothing else is reachable this way, and the body says only
-whether the database answered.
+whether the database answered and is migrated (a release deployed without
+``migrate`` is not healthy).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
 from django.db import Error, connections
+from django.db.migrations.loader import MigrationLoader
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from handlers.wire import error_body
@@ -21,6 +24,13 @@ from handlers.wire import error_body
 logger = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
+
+
+@functools.cache
+def latest_migrations() -> tuple[tuple[str, str], ...]:
+    """The newest migration of every app, read from the code once per process."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    return tuple(sorted(loader.graph.leaf_nodes()))
 
 
 def database_ok(alias: str = "default") -> bool:
@@ -35,6 +45,23 @@ def database_ok(alias: str = "default") -> bool:
     return True
 
 
+def database_migrated(alias: str = "default") -> bool:
+    """Whether every app's newest migration is applied (one query)."""
+    wanted = latest_migrations()
+    try:
+        with connections[alias].cursor() as cursor:
+            marks = ", ".join(["(%s, %s)"] * len(wanted))
+            cursor.execute(
+                "SELECT COUNT(*) FROM django_migrations "  # noqa: S608 - placeholders
+                f"WHERE (app, name) IN ({marks})",
+                [part for node in wanted for part in node],
+            )
+            (applied,) = cursor.fetchone()
+    except Error:  # no django_migrations table: never migrated
+        return False
+    return applied == len(wanted)
+
+
 def health_response(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         response = JsonResponse(
@@ -42,11 +69,16 @@ def health_response(request: HttpRequest) -> HttpResponse:
         )
         response["Allow"] = "GET, HEAD"
         return response
-    ok = database_ok()
-    response = JsonResponse(
-        {"status": "ok" if ok else "unavailable", "database": ok},
-        status=200 if ok else 503,
-    )
+    reachable = database_ok()
+    migrated = reachable and database_migrated()
+    body: dict[str, object] = {
+        "status": "ok" if migrated else "unavailable",
+        "database": reachable,
+    }
+    if reachable and not migrated:
+        body["migrated"] = False
+        body["detail"] = "The database is not migrated: run `manage.py migrate`."
+    response = JsonResponse(body, status=200 if migrated else 503)
     response["Cache-Control"] = "no-store"
     return response
 

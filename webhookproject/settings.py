@@ -74,7 +74,7 @@ WSGI_APPLICATION = "webhookproject.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "webhookproject" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -95,6 +95,19 @@ DATABASES = {
 # PostgreSQL connection costs more than a whole delivery (see BENCHMARKS.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DJANGO_DB_POOL", default=False
+):
+    # A pool of connections per process (psycopg_pool), shared by its threads:
+    # connections are bounded by workers x DJANGO_DB_POOL_MAX_SIZE, whatever
+    # the threads (docs/deployment.md "Connections"). Django takes a
+    # connection from the pool per request and gives it back at its end.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them instead
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DJANGO_DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DJANGO_DB_POOL_MAX_SIZE", default=4),
+        "timeout": env.float("DJANGO_DB_POOL_TIMEOUT", default=10.0),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several deliveries at once on the embedded database: readers never block
     # the writer (WAL), a writer waits its turn for up to 20 s instead of
@@ -264,6 +277,20 @@ WEBHOOKS = {
     # Key of the erasure log's hash of an erased id (SECRET_KEY when empty).
     "ERASURE_HASH_KEY": env(
         "WEBHOOK_ERASURE_HASH_KEY", default=WEBHOOK_DEFAULTS["ERASURE_HASH_KEY"]
+    ),
+    # A handler still running after this many seconds is given up on: the bot
+    # gets the fallback text (docs/handlers.md "Handlers that wait").
+    "HANDLER_DEADLINE_SECONDS": env.float(
+        "WEBHOOK_HANDLER_DEADLINE_SECONDS",
+        default=WEBHOOK_DEFAULTS["HANDLER_DEADLINE_SECONDS"],
+    ),
+    "HANDLER_FALLBACK_TEXT": env(
+        "WEBHOOK_HANDLER_FALLBACK_TEXT",
+        default=WEBHOOK_DEFAULTS["HANDLER_FALLBACK_TEXT"],
+    ),
+    # Threads per process running `def` handlers, so a deadline can pass.
+    "HANDLER_THREADS": env.int(
+        "WEBHOOK_HANDLER_THREADS", default=WEBHOOK_DEFAULTS["HANDLER_THREADS"]
     ),
     # Base URL that `send_webhook` posts to and `setup_demo` prints.
     "PUBLIC_BASE_URL": env(

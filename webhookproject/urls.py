@@ -2,8 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 
 from submissions.views import WebhookView
+from webhookproject.views import landing
+
+admin.site.site_header = "logicdialog webhooks"
+admin.site.site_title = "logicdialog webhooks"
+admin.site.index_title = "Bots, deliveries and form submissions"
+admin.site.site_url = "/"  # "View site": the landing page
 
 urlpatterns = [
+    path("", landing, name="landing"),
     path("webhooks/<slug:bot_slug>/", WebhookView.as_view(), name="webhook"),
     # The URL as people paste it, without the slash: a redirect would drop the
     # POST body, so the same view answers here.

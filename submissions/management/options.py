@@ -1,36 +1,26 @@
 """Option parsing shared by the management commands."""
 
 import difflib
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 
 from django.core.management.base import CommandError
-from django.utils import timezone
 
+from submissions import moments
 from submissions.models import Bot
 
 
 def parse_moment(text: str, *, option: str, end: bool = False) -> datetime:
-    """A date (whole day) or an ISO 8601 date-time; naive means the current time zone.
+    """A date (whole day) or an ISO 8601 date-time (``submissions.moments``).
 
     ``end`` makes a bare date mean "up to the end of that day".
     """
     try:
-        day = date.fromisoformat(text)
+        return moments.parse_moment(text, end=end)
     except ValueError:
-        day = None
-    if day is not None:
-        moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
-    else:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise CommandError(
-                f"{option} takes a date like 2025-01-31 or a date-time like "
-                f"2025-01-31T14:30 (ISO 8601), not {text!r}."
-            ) from None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
-    return moment
+        raise CommandError(
+            f"{option} takes a date like 2025-01-31 or a date-time like "
+            f"2025-01-31T14:30 (ISO 8601), not {text!r}."
+        ) from None
 
 
 def bot_from_slug(slug: str | None) -> Bot | None:

@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,7 +41,15 @@ def clean_env(**overrides: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("DJANGO_", "WEBHOOK_", "DATABASE_URL", "GUNICORN_"))
     }
-    env.update({"DJANGO_SETTINGS_MODULE": "webhookproject.settings", **overrides})
+    # DJANGO_DEBUG explicitly: a developer's .env (written by `make run`) says
+    # true, and the servers under test are production ones unless told.
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "webhookproject.settings",
+            "DJANGO_DEBUG": "false",
+            **overrides,
+        }
+    )
     return env
 
 
@@ -52,7 +61,7 @@ def test_healthz_answers_200_with_json_when_the_database_answers(client):
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": True}
+    assert response.json() == {"status": "ok", "database": True}  # and migrated
     assert response["Cache-Control"] == "no-store"
 
 
@@ -226,7 +235,8 @@ def start_gunicorns(
             while True:
                 assert server.poll() is None, f"gunicorn exited; see {log.name}"
                 try:
-                    if request(port, "GET", "/healthz")[0] == 200:
+                    # Up: it answers (503 on a database left unmigrated on purpose).
+                    if request(port, "GET", "/healthz")[0] in (200, 503):
                         break
                 except OSError:
                     pass
@@ -388,3 +398,98 @@ def test_whitenoise_serves_the_admin_assets_under_hashed_names(
     assert any('"GET /admin/login/ HTTP/1.1" 200' in m for m in access(log))
     assert any(f'"GET {css_path} HTTP/1.1" 200' in m for m in access(log))
     assert any(line["logger"] == "gunicorn.error" for line in log)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the pool is psycopg's (PostgreSQL)"
+)
+@pytest.mark.django_db
+def test_the_connection_pool_serves_requests_when_asked_for():
+    # Through the WSGI application, as a server calls it: each request ends by
+    # giving its connection back (the test client would keep it).
+    script = textwrap.dedent(
+        """
+        import json, wsgiref.util
+        from webhookproject.wsgi import application
+        from django.db import connection
+
+        def get():
+            environ = {"PATH_INFO": "/healthz", "REQUEST_METHOD": "GET"}
+            wsgiref.util.setup_testing_defaults(environ)
+            seen = []
+            b"".join(application(environ, lambda status, headers: seen.append(status)))
+            return int(seen[0][:3])
+
+        statuses = [get() for _ in range(3)]
+        print(json.dumps({
+            "statuses": statuses,
+            "max": connection.pool.max_size,
+            "requests": connection.pool.get_stats().get("requests_num", 0),
+            "conn_max_age": connection.settings_dict["CONN_MAX_AGE"],
+        }))
+        """
+    )
+    result = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=clean_env(
+            DATABASE_URL=database_url(),
+            DJANGO_DB_POOL="true",
+            DJANGO_DB_POOL_MAX_SIZE="3",
+            DJANGO_SECURE_SSL_REDIRECT="false",
+            DJANGO_LOG_LEVEL="CRITICAL",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["statuses"] == [200, 200, 200]
+    assert answer["max"] == 3
+    assert answer["requests"] >= 3  # each request took a connection from the pool
+    assert answer["conn_max_age"] == 0
+
+
+def test_an_unmigrated_database_says_so_everywhere(tmp_path):
+    script = textwrap.dedent(
+        """
+        import django, json
+        django.setup()
+        from django.test import Client
+        client = Client(HTTP_HOST="localhost", raise_request_exception=False)
+        health = client.get("/healthz")
+        admin = client.post("/admin/login/", {"username": "a", "password": "b"})
+        webhook = client.post("/webhooks/demo/", b"{}", content_type="application/json")
+        print(json.dumps({
+            "health": [health.status_code, health.json()],
+            "admin": [admin.status_code, admin.content.decode()],
+            "webhook": [webhook.status_code, webhook.json()],
+        }))
+        """
+    )
+    result = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=clean_env(
+            DATABASE_URL=f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}",
+            DJANGO_DEBUG="true",
+            DJANGO_LOG_LEVEL="CRITICAL",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    status, body = answer["health"]
+    assert status == 503
+    assert body["migrated"] is False
+    assert "manage.py migrate" in body["detail"]
+    status, text = answer["admin"]
+    assert status == 503
+    assert "manage.py migrate" in text
+    status, body = answer["webhook"]
+    assert (status, body["error"]) == (503, "not_migrated")
