@@ -15,7 +15,12 @@ from django.dispatch import receiver
 
 from alerts.incidents import incident_enqueue
 from alerts.models import AlertKind, AlertRule
-from alerts.selectors import TOKEN_ERROR_CODES, is_watched, watches_clear
+from alerts.selectors import (
+    HANDLER_ERROR_CODES,
+    TOKEN_ERROR_CODES,
+    is_watched,
+    watches_clear,
+)
 from submissions.models import HandlerRun, WebhookEvent
 from submissions.signals import delivery_answered, follow_up_dead
 
@@ -25,7 +30,7 @@ def incident_kind(event: WebhookEvent) -> str | None:
     status = event.status
     if status == WebhookEvent.Status.PROCESSED:
         return AlertKind.NEW_SUBMISSION
-    if status == WebhookEvent.Status.FAILED and event.error_code == "handler_error":
+    if status == WebhookEvent.Status.FAILED and event.error_code in HANDLER_ERROR_CODES:
         return AlertKind.HANDLER_FAILING
     if status == WebhookEvent.Status.UNROUTED:
         return AlertKind.UNKNOWN_HANDLER

@@ -25,6 +25,9 @@ TOKEN_ERROR_CODES = (
     "token_not_yet_valid",
     "body_digest_mismatch",
 )
+#: Failures of a handler: it raised, or it passed its deadline (the bot got
+#: the fallback reply).
+HANDLER_ERROR_CODES = ("handler_error", "handler_timeout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +142,7 @@ def incident_events(
         )
     return events.filter(
         status=WebhookEvent.Status.FAILED,
-        error_code="handler_error",
+        error_code__in=HANDLER_ERROR_CODES,
         handler_name=handler_name,
     )
 

@@ -1,5 +1,6 @@
 """Incidents end to end: real deliveries to the endpoint, the task worker, one alert per window."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -302,3 +303,25 @@ def test_new_submissions_of_a_chosen_form(
     assert deliver(form).status_code == 200
     work_off_queue()
     assert "2 more submissions since the last alert" in mailoutbox[1].body
+
+
+def test_a_handler_past_its_deadline_alerts_as_failing(
+    deliver, bot, handler_registry, make_rule, mailoutbox
+):
+    @register
+    class Slow(WebhookHandler):
+        name = "slow"
+        deadline_seconds = 0.05
+
+        async def handle(self, request, response):
+            await asyncio.sleep(5)
+
+    make_rule(AlertKind.HANDLER_FAILING, name="Handler failures")
+    response = deliver({"handler": "slow"})
+    assert response.status_code == 200  # the fallback reply
+    assert WebhookEvent.objects.get().error_code == "handler_timeout"
+
+    work_off_queue()
+
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].subject == "[webhooks] Handler 'slow' is failing on Demo bot"
