@@ -429,6 +429,25 @@ def answer_item(
     return item
 
 
+#: The request fields a person connecting a bot looks for, with their spellings.
+EXPECTED_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("handler name", HANDLER_FIELDS),
+    ("form values", FORM_FIELDS),
+    ("conversation id", CONVERSATION_FIELDS),
+    ("user id", USER_FIELDS),
+    ("delivery id", DELIVERY_FIELDS),
+)
+
+
+def field_spellings(payload: Any) -> list[tuple[str, str | None, tuple[str, ...]]]:
+    """For each expected field: the spelling found in ``payload`` (or None), and all."""
+    found = payload if isinstance(payload, Mapping) else {}
+    return [
+        (what, next((name for name in names if name in found), None), names)
+        for what, names in EXPECTED_FIELDS
+    ]
+
+
 def build_payload(
     *,
     handler_name: str,

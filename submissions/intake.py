@@ -46,7 +46,12 @@ from submissions.services import (
     webhook_event_record_rejected,
 )
 from submissions.signals import delivery_answered
-from submissions.tokens import TokenError, bearer_token, verify_token
+from submissions.tokens import (
+    TokenError,
+    bearer_token,
+    unverified_token_parts,
+    verify_token,
+)
 
 logger = logging.getLogger("submissions.intake")
 
@@ -73,6 +78,7 @@ class Rejection(Exception):
         *,
         headers: dict[str, str] | None = None,
         payload: dict[str, Any] | None = None,
+        token_info: dict[str, Any] | None = None,
     ):
         super().__init__(detail)
         self.status_code = status_code
@@ -82,6 +88,8 @@ class Rejection(Exception):
         self.headers = headers or {}
         # An authenticated body that parsed but had bad fields keeps its JSON.
         self.payload = payload
+        # A refused token, decoded without verification, for diagnosis.
+        self.token_info = token_info
 
 
 def _elapsed_ms(started: float) -> float:
@@ -126,6 +134,7 @@ def _check_request(
             headers={
                 "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'
             },
+            token_info=unverified_token_parts(incoming.authorization),
         ) from None
     if incoming.content_type != JSON_CONTENT_TYPE:
         shown = incoming.content_type or "none"
@@ -215,6 +224,7 @@ def _reject(
         response_body=rejection.body,
         body_cap=webhook_settings().rejected_body_bytes,
         payload=rejection.payload,
+        token_info=rejection.token_info,
         duration_ms=_elapsed_ms(started),
     )
     _finish(event, incoming)

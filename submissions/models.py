@@ -96,6 +96,12 @@ class WebhookEvent(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = StorableJSONField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
+    token_info = StorableJSONField(
+        null=True,
+        blank=True,
+        help_text="A refused token's header and claims, decoded without "
+        "verification (never its signature), to diagnose a connection.",
+    )
     erased_at = models.DateTimeField(
         null=True,
         blank=True,

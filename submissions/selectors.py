@@ -25,6 +25,15 @@ def bot_get_active(*, slug: str) -> Bot | None:
     return Bot.objects.filter(slug=slug, is_active=True).first()
 
 
+def bot_recent_deliveries(*, bot: Bot, limit: int = 20) -> list[WebhookEvent]:
+    """``bot``'s latest requests, newest first (one query, on the bot's index)."""
+    return list(
+        WebhookEvent.objects.filter(bot=bot)
+        .order_by("-received_at", "-id")
+        .defer("headers", "traceback", "response_body")[:limit]
+    )
+
+
 # --- export --------------------------------------------------------------------
 
 #: Submissions read per query by ``submission_export_iter``.

@@ -55,6 +55,7 @@ def webhook_event_record_rejected(
     payload: dict[str, Any] | None = None,
     delivery: Delivery | None = None,
     duration_ms: float | None = None,
+    token_info: dict[str, Any] | None = None,
 ) -> WebhookEvent:
     """Store a request that was refused, keeping at most ``body_cap`` bytes of its body."""
     return WebhookEvent.objects.create(
@@ -70,6 +71,7 @@ def webhook_event_record_rejected(
         response_status=response_status,
         response_body=response_body,
         duration_ms=duration_ms,
+        token_info=token_info,
         **_event_fields(incoming, body_cap=body_cap),
     )
 
@@ -441,6 +443,7 @@ def personal_data_erase(
         user_id="",
         remote_addr=None,
         body_sha256="",
+        token_info=None,
         erased_at=timezone.now(),
         erased_by=erased_by,
     )

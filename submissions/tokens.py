@@ -133,6 +133,25 @@ def verify_token(token: str, *, secrets: Sequence[str], body: bytes) -> dict[str
     return claims
 
 
+def unverified_token_parts(authorization: str | None) -> dict[str, Any] | None:
+    """A refused token's header and claims, decoded WITHOUT verification, for diagnosis.
+
+    Never its signature, and nothing here is trusted: it shows a person what
+    arrived (which algorithm, which claims, an ``exp`` in the past). None
+    when there was no bearer token at all.
+    """
+    try:
+        token = bearer_token(authorization)
+    except TokenError:
+        return None
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False}, algorithms=None)
+    except (jwt.PyJWTError, ValueError, TypeError, UnicodeError) as exc:
+        return {"error": f"Not a decodable JWT: {str(exc)[:200]}"}
+    return {"header": header, "claims": claims}
+
+
 def sign_token(
     secret: str,
     *,

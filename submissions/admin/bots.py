@@ -11,8 +11,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from submissions.admin.common import CheckedActionsMixin
-from submissions.models import Bot, generate_secret
+from handlers.wire import WireError, field_spellings, parse_json
+from submissions.admin.common import CheckedActionsMixin, pretty_json
+from submissions.models import Bot, WebhookEvent, generate_secret
+from submissions.selectors import bot_recent_deliveries
 from submissions.services import bot_rotate_secret
 
 
@@ -73,6 +75,21 @@ class BotAdmin(CheckedActionsMixin, admin.ModelAdmin):
 
         return [*self.list_display, webhook_url]
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        bot = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if bot is not None and request.user.has_perm("submissions.view_webhookevent"):
+            extra_context["recent_deliveries"] = [
+                _diagnosis(event) for event in bot_recent_deliveries(bot=bot)
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def render_change_form(
         self,
         request: HttpRequest,
@@ -114,3 +131,34 @@ class BotAdmin(CheckedActionsMixin, admin.ModelAdmin):
         # Shown once: never kept by a cache or the browser's history.
         response["Cache-Control"] = "no-store"
         return response
+
+
+def _diagnosis(event: WebhookEvent) -> dict[str, Any]:
+    """What a person connecting a bot needs to see of one delivery.
+
+    For a refused one: why, the token's header and claims as they arrived
+    (decoded without verification at intake; never its signature), and which
+    of the request fields the body held, under which spelling.
+    """
+    item: dict[str, Any] = {
+        "event": event,
+        "url": reverse("admin:submissions_webhookevent_change", args=[event.pk]),
+    }
+    if event.status != WebhookEvent.Status.REJECTED:
+        return item
+    payload = event.payload
+    body_note = ""
+    if payload is None and not event.erased_at:
+        try:
+            payload = parse_json(bytes(event.raw_body or b""))
+        except WireError as exc:
+            body_note = exc.detail
+    item |= {
+        "token": pretty_json(event.token_info) if event.token_info else "",
+        "fields": [
+            {"what": what, "found": found, "spellings": ", ".join(names)}
+            for what, found, names in field_spellings(payload)
+        ],
+        "body_note": body_note,
+    }
+    return item

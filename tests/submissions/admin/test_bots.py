@@ -155,3 +155,66 @@ class TestBotAdmin:
 
         bot.refresh_from_db()
         assert bot.secret == old
+
+
+class TestBotPageDiagnosis:
+    def test_a_delivery_signed_with_the_wrong_secret_is_diagnosed(
+        self, admin_client, bot, deliver
+    ):
+        deliver({"handler": "save-form", "formValues": {"a": 1}})  # accepted
+        deliver(
+            {"handlerName": "save-form", "form_values": {"a": 1}, "sessionId": "s-1"},
+            secret="the-secret-before-the-rotation-" + "x" * 20,
+        )
+
+        page = admin_client.get(
+            reverse("admin:submissions_bot_change", args=[bot.pk])
+        ).content.decode()
+
+        assert "Last 2 deliveries" in page
+        assert "invalid_signature" in page
+        assert "does not match this bot&#x27;s JWT secret" in page
+        # The token as it arrived: its algorithm and claims, never its signature.
+        assert "&quot;alg&quot;: &quot;HS256&quot;" in page
+        assert "body_sha256" in page
+        token = WebhookEvent.objects.get(status="rejected").token_info
+        assert set(token) == {"header", "claims"}
+        # Which request fields came, under which spelling.
+        assert "handler name: found as <code>handlerName</code>" in page
+        assert "form values: found as <code>form_values</code>" in page
+        assert "conversation id: found as <code>sessionId</code>" in page
+        assert "user id: <strong>missing</strong>" in page
+
+    def test_a_body_that_is_not_json_says_so(self, admin_client, bot, deliver):
+        deliver(body=b"handler=save-form", token="not-a-jwt")
+
+        page = admin_client.get(
+            reverse("admin:submissions_bot_change", args=[bot.pk])
+        ).content.decode()
+
+        assert "malformed_token" in page
+        assert "Not a decodable JWT" in page
+        assert "The body is not valid JSON" in page
+
+    def test_the_page_reads_a_constant_number_of_queries(
+        self, admin_client, bot, deliver
+    ):
+        url = reverse("admin:submissions_bot_change", args=[bot.pk])
+        deliver({"handler": "save-form"}, token="bad")
+        few = count_queries(admin_client, url)
+        for _ in range(5):
+            deliver({"handler": "save-form"}, token="bad")
+            deliver({"handler": "save-form"})
+        assert count_queries(admin_client, url) == few
+
+    def test_staff_who_cannot_view_events_do_not_see_them(self, bot, deliver):
+        deliver({"handler": "save-form"}, token="bad")
+        user = User.objects.create_user("bots-only", is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(codename="change_bot"))
+        client = Client()
+        client.force_login(user)
+
+        page = client.get(reverse("admin:submissions_bot_change", args=[bot.pk]))
+
+        assert page.status_code == 200
+        assert "bot-recent-deliveries" not in page.content.decode()
