@@ -1,13 +1,16 @@
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections
 from django.db.models import (
+    Count,
     Exists,
     F,
     Func,
+    Max,
     Model,
     OuterRef,
     Q,
@@ -18,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from handlers import registry
 from submissions.exports import ExportColumn, ExportSubmission
-from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
+from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 
 
 def bot_get_active(*, slug: str) -> Bot | None:
@@ -340,6 +343,99 @@ def _is_common(answers: QuerySet[FormAnswer]) -> bool:
         return False
     enough = max(int(estimate * COMMON_SHARE), 1)
     return answers.order_by()[:enough].count() >= enough
+
+
+# --- forms ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FormSummary:
+    """One form: a (bot, handler name) that has submissions."""
+
+    bot: Bot
+    handler_name: str
+    total: int
+    last_7_days: int
+    today: int
+    last_at: datetime
+    labels: list[str]
+    failing_runs: int
+
+
+FAILED_OUTCOMES = (
+    HandlerRun.Outcome.FAILED,
+    HandlerRun.Outcome.TIMED_OUT,
+    HandlerRun.Outcome.DEAD,
+)
+
+
+def forms_summary(*, now: datetime, failing_since: datetime) -> list[FormSummary]:
+    """Every form with its counts, latest questions and recent failures: four queries.
+
+    Counts are one aggregate over the submissions; the latest questions are
+    the answers of each form's newest submission (by id, which rises with
+    time); failures are the failed, timed-out and dead runs since
+    ``failing_since``.
+    """
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = list(
+        FormSubmission.objects.order_by()
+        .values("bot_id", "handler_name")
+        .annotate(
+            total=Count("id"),
+            last_7_days=Count(
+                "id", filter=Q(submitted_at__gte=now - timedelta(days=7))
+            ),
+            today=Count("id", filter=Q(submitted_at__gte=today)),
+            last_at=Max("submitted_at"),
+            last_id=Max("id"),
+        )
+        .order_by("-last_at")
+    )
+    bots = Bot.objects.in_bulk({row["bot_id"] for row in rows})
+    labels: dict[int, list[str]] = {}
+    for submission_id, key, label in (
+        FormAnswer.objects.filter(submission_id__in=[row["last_id"] for row in rows])
+        .order_by("submission_id", "position")
+        .values_list("submission_id", "key", "label")
+    ):
+        labels.setdefault(submission_id, []).append(label or key)
+    failing = {
+        (row["event__bot_id"], row["handler_name"]): row["n"]
+        for row in HandlerRun.objects.filter(
+            outcome__in=FAILED_OUTCOMES, started_at__gte=failing_since
+        )
+        .order_by()
+        .values("event__bot_id", "handler_name")
+        .annotate(n=Count("id"))
+    }
+    return [
+        FormSummary(
+            bot=bots[row["bot_id"]],
+            handler_name=row["handler_name"],
+            total=row["total"],
+            last_7_days=row["last_7_days"],
+            today=row["today"],
+            last_at=row["last_at"],
+            labels=labels.get(row["last_id"], []),
+            failing_runs=failing.get((row["bot_id"], row["handler_name"]), 0),
+        )
+        for row in rows
+    ]
+
+
+def form_page_answers(
+    *, submission_ids: list[int]
+) -> dict[int, dict[str, tuple[Any, str]]]:
+    """The answers of one page of submissions: id -> key -> (value, question type)."""
+    found: dict[int, dict[str, tuple[Any, str]]] = {i: {} for i in submission_ids}
+    for submission_id, key, value, input_type in (
+        FormAnswer.objects.filter(submission_id__in=submission_ids)
+        .order_by("submission_id", "position")
+        .values_list("submission_id", "key", "value", "input_type")
+    ):
+        found[submission_id][key] = (value, input_type)
+    return found
 
 
 def submission_handler_names() -> list[str]:

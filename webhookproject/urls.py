@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from submissions.admin.forms import form_table_view, forms_view
 from submissions.views import WebhookView
 from webhookproject.views import landing
 
@@ -15,6 +16,12 @@ urlpatterns = [
     # The URL as people paste it, without the slash: a redirect would drop the
     # POST body, so the same view answers here.
     path("webhooks/<slug:bot_slug>", WebhookView.as_view(), name="webhook-no-slash"),
+    path("admin/forms/", admin.site.admin_view(forms_view), name="admin-forms"),
+    path(
+        "admin/forms/<int:bot_id>/<str:handler_name>/",
+        admin.site.admin_view(form_table_view),
+        name="admin-form-table",
+    ),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
 ]
