@@ -1,7 +1,7 @@
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connections
@@ -11,12 +11,15 @@ from django.db.models import (
     F,
     Func,
     Max,
+    Min,
     Model,
     OuterRef,
     Q,
     QuerySet,
     TextField,
 )
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from handlers import registry
@@ -422,6 +425,126 @@ def forms_summary(*, now: datetime, failing_since: datetime) -> list[FormSummary
         )
         for row in rows
     ]
+
+
+# --- overview --------------------------------------------------------------------
+
+TOKEN_ERRORS = (
+    "missing_token",
+    "malformed_token",
+    "invalid_token",
+    "invalid_signature",
+    "token_expired",
+    "token_not_yet_valid",
+    "body_digest_mismatch",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    days: list[date]
+    #: (bot name, handler name) -> submissions per day, in ``days`` order.
+    submissions: dict[tuple[str, str], list[int]]
+    #: status -> deliveries per day, in ``days`` order.
+    deliveries: dict[str, list[int]]
+    unrouted: list[dict[str, Any]]
+    failing: list[dict[str, Any]]
+    dead_follow_ups: list[dict[str, Any]]
+    rejected_tokens: list[dict[str, Any]]
+
+
+def overview(
+    *, now: datetime, days: int = 30, recent: timedelta = timedelta(hours=24)
+) -> Overview:
+    """The last ``days`` days per day, and what needs attention: six queries.
+
+    Days are in the site's time zone. Each query is bounded by time on an
+    index (``submission_time_idx``, ``event_time_idx``, ``run_time_idx``).
+    """
+    tz = timezone.get_current_timezone()
+    today = timezone.localdate(now)
+    day_list = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    start = timezone.make_aware(datetime.combine(day_list[0], time.min), tz)
+    index = {day: n for n, day in enumerate(day_list)}
+    submissions: dict[tuple[str, str], list[int]] = {}
+    for day, bot_name, handler_name, count in (
+        FormSubmission.objects.filter(submitted_at__gte=start)
+        .annotate(day=TruncDate("submitted_at", tzinfo=tz))
+        .order_by()
+        .values_list("day", "bot__name", "handler_name")
+        .annotate(n=Count("id"))
+    ):
+        if day in index:
+            row = submissions.setdefault((bot_name, handler_name), [0] * days)
+            row[index[day]] += count
+    deliveries: dict[str, list[int]] = {
+        status: [0] * days for status in WebhookEvent.Status.values
+    }
+    for day, status, count in (
+        WebhookEvent.objects.filter(received_at__gte=start)
+        .annotate(day=TruncDate("received_at", tzinfo=tz))
+        .order_by()
+        .values_list("day", "status")
+        .annotate(n=Count("id"))
+    ):
+        if day in index:
+            deliveries[status][index[day]] += count
+    since = now - recent
+    unrouted = list(
+        WebhookEvent.objects.filter(
+            status=WebhookEvent.Status.UNROUTED, received_at__gte=start
+        )
+        .order_by()
+        .values("bot_id", "bot__name", "handler_name")
+        .annotate(n=Count("id"), first=Min("received_at"), last=Max("received_at"))
+        .order_by("-last")
+    )
+    failing = list(
+        HandlerRun.objects.filter(
+            outcome__in=(HandlerRun.Outcome.FAILED, HandlerRun.Outcome.TIMED_OUT),
+            started_at__gte=since,
+        )
+        .order_by()
+        .values("handler_name")
+        .annotate(n=Count("id"), last=Max("started_at"), last_id=Max("id"))
+        .order_by("-last")
+    )
+    messages = dict(
+        HandlerRun.objects.filter(
+            pk__in=[row["last_id"] for row in failing]
+        ).values_list("pk", "message")
+    )
+    for row in failing:
+        row["message"] = messages.get(row["last_id"], "")
+    dead = list(
+        HandlerRun.objects.filter(
+            outcome=HandlerRun.Outcome.DEAD, started_at__gte=start
+        )
+        .order_by()
+        .values("handler_name")
+        .annotate(n=Count("id"), last=Max("started_at"))
+        .order_by("-last")
+    )
+    rejected = list(
+        WebhookEvent.objects.filter(
+            status=WebhookEvent.Status.REJECTED,
+            error_code__in=TOKEN_ERRORS,
+            received_at__gte=since,
+        )
+        .order_by()
+        .values("bot_id", "bot__name")
+        .annotate(n=Count("id"), last=Max("received_at"))
+        .order_by("-n")
+    )
+    return Overview(
+        days=day_list,
+        submissions=submissions,
+        deliveries=deliveries,
+        unrouted=unrouted,
+        failing=failing,
+        dead_follow_ups=dead,
+        rejected_tokens=rejected,
+    )
 
 
 def form_page_answers(

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from submissions.admin.forms import form_table_view, forms_view
+from submissions.admin.overview import overview_view
 from submissions.views import WebhookView
 from webhookproject.views import landing
 
@@ -16,6 +17,9 @@ urlpatterns = [
     # The URL as people paste it, without the slash: a redirect would drop the
     # POST body, so the same view answers here.
     path("webhooks/<slug:bot_slug>", WebhookView.as_view(), name="webhook-no-slash"),
+    path(
+        "admin/overview/", admin.site.admin_view(overview_view), name="admin-overview"
+    ),
     path("admin/forms/", admin.site.admin_view(forms_view), name="admin-forms"),
     path(
         "admin/forms/<int:bot_id>/<str:handler_name>/",
