@@ -7,8 +7,11 @@ browser. Screenshots of each page go to ``artefacts/browser/`` (git-ignored).
 
 import csv
 import io
+import json
 import os
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from submissions.exports import BOM
 from submissions.models import FormSubmission
+from submissions.tokens import sign_token
 from tests.factories import BotFactory, WebhookEventFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -234,3 +238,70 @@ def test_the_api_docs_page_lists_and_runs_the_endpoints(
     expect(live.locator(".response-col_description")).to_contain_text("conv-docs")
     expect(live.locator(".response-col_description")).to_contain_text(bot.slug)
     page.screenshot(path=artefacts / "11-api-docs-try.png", full_page=True)
+
+
+def test_the_console_overview_forms_table_and_bot_diagnosis(
+    live_server, page: Page, artefacts: Path
+):
+    bot = BotFactory(slug="demo", name="Demo bot")
+    User.objects.create_superuser("admin", password=PASSWORD)
+    send(live_server, "name=Zoë", "email=zoe@example.com", conversation="conv-zoe")
+    send(live_server, "name=Bob", "email=bob@example.com", conversation="conv-bob")
+    # A delivery signed with the secret before a rotation: refused, stored.
+    body = json.dumps({"handler": "save-form", "formValues": {"name": "Eve"}}).encode()
+    token = sign_token("the-secret-before-the-rotation-" + "x" * 20, body=body)
+    refused = urllib.request.Request(  # noqa: S310 - the live server, http
+        f"{live_server.url}/webhooks/demo/",
+        data=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(refused, timeout=30)  # noqa: S310
+    assert answer.value.code == 401
+
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+    # The overview, first on the home page: charts with their numbers.
+    page.locator("#console-links").get_by_role("link", name="Overview").click()
+    expect(page.locator("#form-chart svg rect")).to_have_count(1)
+    expect(page.locator("#status-chart")).to_be_visible()
+    expect(page.locator("#attention-rejected")).to_contain_text("Demo bot")
+    page.screenshot(path=artefacts / "20-overview.png", full_page=True)
+
+    # The forms list, then one form as a table: a column per question.
+    page.goto(f"{live_server.url}/admin/")
+    page.locator("#console-links").get_by_role("link", name="Forms").click()
+    expect(page.locator("#forms tbody tr")).to_have_count(1)
+    expect(page.locator("#forms")).to_contain_text("2")
+    page.screenshot(path=artefacts / "21-forms.png", full_page=True)
+    page.locator("#forms tbody tr a").first.click()
+    headings = page.locator("#form-table thead th")
+    expect(headings).to_have_text(["Received", "name", "email"])  # keys: no labels sent
+    expect(page.locator("#form-table tbody tr").first).to_contain_text(
+        "bob@example.com"
+    )
+    page.screenshot(path=artefacts / "22-form-table.png", full_page=True)
+    with page.expect_download() as info:
+        page.click("#form-export-csv")
+    table_csv = artefacts / "form-table.csv"
+    info.value.save_as(table_csv)
+    rows = parse(table_csv)
+    assert rows[0][6:] == ["name", "email"]
+    assert {row[6] for row in rows[1:]} == {"Zoë", "Bob"}
+
+    # The bot page diagnoses the refused delivery.
+    page.goto(f"{live_server.url}/admin/submissions/bot/{bot.pk}/change/")
+    refused = page.locator("#bot-recent-deliveries tr.delivery-rejected")
+    expect(refused).to_have_count(1)
+    refused.locator("summary").click()
+    diagnosis = refused.locator("details.diagnosis")
+    expect(diagnosis).to_contain_text("does not match this bot's JWT secret")
+    expect(diagnosis).to_contain_text('"alg": "HS256"')
+    expect(diagnosis).to_contain_text("handler name: found as handler")
+    page.screenshot(path=artefacts / "23-bot-diagnosis.png", full_page=True)
