@@ -15,14 +15,10 @@ from django.dispatch import receiver
 
 from alerts.incidents import incident_enqueue
 from alerts.models import AlertKind, AlertRule
-from alerts.selectors import (
-    HANDLER_ERROR_CODES,
-    TOKEN_ERROR_CODES,
-    is_watched,
-    watches_clear,
-)
+from alerts.selectors import HANDLER_ERROR_CODES, is_watched, watches_clear
 from submissions.models import HandlerRun, WebhookEvent
 from submissions.signals import delivery_answered, follow_up_dead
+from submissions.tokens import TOKEN_ERROR_CODES
 
 
 def incident_kind(event: WebhookEvent) -> str | None:

@@ -14,17 +14,8 @@ from django.utils import timezone
 from alerts.conf import alert_settings
 from alerts.models import AlertKind, AlertRule
 from submissions.models import FormSubmission, HandlerRun, WebhookEvent
+from submissions.tokens import TOKEN_ERROR_CODES
 
-#: The error codes of a delivery refused for its bearer token (submissions/tokens.py).
-TOKEN_ERROR_CODES = (
-    "missing_token",
-    "malformed_token",
-    "invalid_token",
-    "invalid_signature",
-    "token_expired",
-    "token_not_yet_valid",
-    "body_digest_mismatch",
-)
 #: Failures of a handler: it raised, or it passed its deadline (the bot got
 #: the fallback reply).
 HANDLER_ERROR_CODES = ("handler_error", "handler_timeout")

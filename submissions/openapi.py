@@ -40,6 +40,7 @@ from handlers.wire import (
     USER_FIELDS,
 )
 from submissions.conf import webhook_settings
+from submissions.tokens import TOKEN_ERROR_CODES
 
 ANY: dict[str, Any] = {}
 IDENTIFIER = {
@@ -201,15 +202,7 @@ WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = {
         "malformed chunks. Stored as `rejected`.",
     ),
     401: (
-        [
-            "missing_token",
-            "malformed_token",
-            "invalid_token",
-            "invalid_signature",
-            "token_expired",
-            "token_not_yet_valid",
-            "body_digest_mismatch",
-        ],
+        list(TOKEN_ERROR_CODES),
         "The bearer token is missing or does not verify; with "
         '`WWW-Authenticate: Bearer error="invalid_token"`. Stored as `rejected`.',
     ),

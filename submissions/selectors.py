@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 from handlers import registry
 from submissions.exports import ExportColumn, ExportSubmission
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
+from submissions.tokens import TOKEN_ERROR_CODES
 
 
 def bot_get_active(*, slug: str) -> Bot | None:
@@ -429,16 +430,6 @@ def forms_summary(*, now: datetime, failing_since: datetime) -> list[FormSummary
 
 # --- overview --------------------------------------------------------------------
 
-TOKEN_ERRORS = (
-    "missing_token",
-    "malformed_token",
-    "invalid_token",
-    "invalid_signature",
-    "token_expired",
-    "token_not_yet_valid",
-    "body_digest_mismatch",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Overview:
@@ -528,7 +519,7 @@ def overview(
     rejected = list(
         WebhookEvent.objects.filter(
             status=WebhookEvent.Status.REJECTED,
-            error_code__in=TOKEN_ERRORS,
+            error_code__in=TOKEN_ERROR_CODES,
             received_at__gte=since,
         )
         .order_by()

@@ -19,6 +19,16 @@ import jwt
 from submissions.conf import webhook_settings
 
 BODY_DIGEST_CLAIM = "body_sha256"
+#: Every ``TokenError.code``: why a request was refused for its bearer token.
+TOKEN_ERROR_CODES = (
+    "missing_token",
+    "malformed_token",
+    "invalid_token",
+    "invalid_signature",
+    "token_expired",
+    "token_not_yet_valid",
+    "body_digest_mismatch",
+)
 
 
 class TokenError(Exception):

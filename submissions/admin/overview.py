@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from submissions.models import WebhookEvent
-from submissions.selectors import TOKEN_ERRORS, overview
+from submissions.selectors import overview
 
 DAYS = 30
 CHART_HEIGHT = 120
@@ -118,6 +118,5 @@ def overview_view(request: HttpRequest) -> HttpResponse:
             "failing": data.failing,
             "dead_follow_ups": data.dead_follow_ups,
             "rejected_tokens": data.rejected_tokens,
-            "token_errors": ", ".join(TOKEN_ERRORS),
         },
     )

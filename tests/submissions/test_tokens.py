@@ -1,10 +1,13 @@
 import base64
 import json
+import re
 import time
+from pathlib import Path
 
 import jwt
 import pytest
 
+from submissions import tokens
 from submissions.tokens import TokenError, bearer_token, sign_token, verify_token
 
 SECRET = "s" * 43
@@ -110,3 +113,10 @@ def test_required_claims(settings):
         verify_token(sign_token(SECRET, jti="1"), secrets=[SECRET], body=b"")["jti"]
         == "1"
     )
+
+
+def test_every_token_error_code_is_listed_once():
+    source = (Path(tokens.__file__)).read_text()
+    raised = set(re.findall(r'TokenError\(\s*"([a-z_]+)"', source))
+    assert raised == set(tokens.TOKEN_ERROR_CODES)
+    assert len(tokens.TOKEN_ERROR_CODES) == len(set(tokens.TOKEN_ERROR_CODES))
