@@ -58,6 +58,13 @@ def pages(*, bot_id: int, conversation: str, email: str) -> list[tuple[str, str]
         ),
         ("handler runs: first page", RUNS),
         ("handler runs: failed", RUNS + "?outcome__exact=failed"),
+        ("console: overview (30 days)", "/admin/overview/"),
+        ("console: forms list", "/admin/forms/"),
+        ("console: one form as a table", f"/admin/forms/{bot_id}/signup/"),
+        (
+            "console: one form, search answer text",
+            f"/admin/forms/{bot_id}/signup/?" + urlencode({"q": email}),
+        ),
     ]
 
 
@@ -107,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                 response = client.get(path)
                 times.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200  # noqa: S101
-        rows = response.content.count(b'name="_selected_action"')
+        rows = response.content.count(b'name="_selected_action"') or (
+            response.content.count(b"<tr") - 1  # the console's tables
+        )
         result = {
             "page": name,
             "path": path,
