@@ -10,7 +10,7 @@ its way to the database, on ``create``, ``bulk_create``, ``save`` and
 ``update`` alike: no value of any field can make an insert fail.
 
 The rule: NUL and unpaired surrogates become U+FFFD (the replacement
-character), and text longer than the column (``max_length``, or
+character), a non-finite number becomes its name as text, and text longer than the column (``max_length``, or
 ``MAX_TEXT_LENGTH`` for unbounded text) is cut. Lookups are left alone: a
 filter value is the caller's, refused at the edge (``webhookproject.edge``).
 
@@ -21,6 +21,7 @@ an id could make two different ids equal.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.db import models
@@ -48,9 +49,15 @@ def storable_text(value: str, max_length: int | None = MAX_TEXT_LENGTH) -> str:
 
 
 def storable_json(value: Any) -> Any:
-    """A JSON value with every string in it (keys too) made storable."""
+    """A JSON value with every string in it (keys too) made storable.
+
+    ``NaN`` and the infinities (which Python's JSON reads, as a token's
+    claims may hold them) are not JSON: they become their names, as text.
+    """
     if isinstance(value, str):
         return storable_text(value, None)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, dict):
         return {storable_text(str(k), None): storable_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -57,23 +57,28 @@ def webhook_event_record_rejected(
     duration_ms: float | None = None,
     token_info: dict[str, Any] | None = None,
 ) -> WebhookEvent:
-    """Store a request that was refused, keeping at most ``body_cap`` bytes of its body."""
-    return WebhookEvent.objects.create(
-        bot=bot,
-        status=WebhookEvent.Status.REJECTED,
-        error_code=response_body.get("error", ""),
-        error_detail=response_body.get("detail", ""),
-        payload=payload,
-        handler_name=delivery.handler_name if delivery else "",
-        conversation_id=delivery.conversation_id if delivery else "",
-        user_id=delivery.user_id if delivery else "",
-        delivery_id=delivery.delivery_id if delivery else "",
-        response_status=response_status,
-        response_body=response_body,
-        duration_ms=duration_ms,
-        token_info=token_info,
-        **_event_fields(incoming, body_cap=body_cap),
-    )
+    """Store a request that was refused, keeping at most ``body_cap`` bytes of its body.
+
+    In a savepoint of its own: if the insert fails inside a caller's
+    transaction, the intake's floor can still store a minimal event.
+    """
+    with transaction.atomic():
+        return WebhookEvent.objects.create(
+            bot=bot,
+            status=WebhookEvent.Status.REJECTED,
+            error_code=response_body.get("error", ""),
+            error_detail=response_body.get("detail", ""),
+            payload=payload,
+            handler_name=delivery.handler_name if delivery else "",
+            conversation_id=delivery.conversation_id if delivery else "",
+            user_id=delivery.user_id if delivery else "",
+            delivery_id=delivery.delivery_id if delivery else "",
+            response_status=response_status,
+            response_body=response_body,
+            duration_ms=duration_ms,
+            token_info=token_info,
+            **_event_fields(incoming, body_cap=body_cap),
+        )
 
 
 def webhook_event_record_minimal(

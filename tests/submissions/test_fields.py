@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from submissions.fields import REPLACEMENT, storable_text
+from submissions.fields import REPLACEMENT, storable_json, storable_text
 from submissions.models import (
     FormAnswer,
     FormSubmission,
@@ -104,3 +104,9 @@ def test_any_text_in_any_column_is_stored(text, nested):
 )
 def test_the_sanitiser(text, stored):
     assert storable_text(text, 255) == stored
+
+
+def test_numbers_json_cannot_hold_become_their_names():
+    assert storable_json({"a": [float("nan"), float("inf"), -float("inf"), 1.5]}) == {
+        "a": ["nan", "inf", "-inf", 1.5]
+    }
