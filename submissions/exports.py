@@ -1,15 +1,17 @@
-"""CSV export of form submissions: one row per submission, one column per question.
+"""Export of form submissions: one row per submission, one column per question.
 
 The pieces are small and composable so the admin, the ``export_submissions``
-command and any later API renderer share them::
+command and the read API share them::
 
     columns = submission_export_columns(submissions=qs)        # selectors, 1 query
     rows = submission_export_iter(submissions=qs)              # selectors, chunked
     for text in csv_chunks(csv_rows(columns=columns, submissions=rows)):
         ...                                                    # str, ~64 KB each
 
-``csv_rows`` is pure: it turns ``ExportColumn``\\s and ``ExportSubmission``\\s
-into lists of cells, and never touches the database. ``csv_chunks`` writes
+``export_rows`` is pure: it turns ``ExportColumn``\\s and ``ExportSubmission``\\s
+into rows of typed cells (``int``, ``float``, ``bool``, ``str``, ``datetime``,
+``None``), masking and formula escaping applied once, and never touches the
+database. ``csv_rows`` turns those cells into text; ``csv_chunks`` writes
 them as RFC 4180 CSV (``\\r\\n`` line ends, quotes only where needed) through
 a write-only pseudo-buffer, as the Django docs' "Streaming large CSV files"
 does, optionally after a UTF-8 byte order mark for spreadsheet programs.
@@ -37,6 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from math import isfinite
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -64,6 +67,11 @@ BOM = "\ufeff"
 CONTENT_TYPE = "text/csv; charset=utf-8"
 #: Roughly how many characters ``csv_chunks`` gathers before yielding.
 CHUNK_CHARS = 64 * 1024
+
+#: One typed cell of ``export_rows``: the CSV writes its text, the XLSX its type.
+Cell = str | int | float | bool | datetime | None
+#: Answer types a cell keeps as they are; any other becomes text.
+_KEPT_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,27 +163,38 @@ def header_row(
     return [*FIXED_COLUMNS, *unique_headings(names)]
 
 
-def csv_rows(
+def export_rows(
     *,
     columns: Sequence[ExportColumn],
     submissions: Iterable[ExportSubmission],
     options: ExportOptions = ExportOptions(),
-) -> Iterator[list[str]]:
-    """The header, then one row per submission; answers outside ``columns`` are dropped."""
+) -> Iterator[list[Cell]]:
+    """The header (text), then one row of typed cells per submission.
+
+    The one place where answers become cells, for every format: masking and
+    formula escaping happen here, once. ``submission_id`` is an ``int``,
+    ``received_at`` an aware ``datetime`` in UTC; JSON strings, integers,
+    finite floats and booleans keep their type; lists (joined with ``"; "``)
+    and objects (compact JSON) become text, as do infinities and NaN (no
+    spreadsheet holds them); a missing answer or JSON ``null`` is ``None``.
+    Only text is formula-escaped: a number is never a formula.
+    Answers outside ``columns`` are dropped.
+    """
     yield header_row(columns, options=options)
     escape = options.escape_formulas
     keys = [column.key for column in columns]
     masked = options.masked_keys
-    # The loop below is ``cell`` and ``escape_formula`` inlined: a million
+    # The loops below are ``cell`` and ``escape_formula`` inlined: a million
     # rows make millions of cells, and a function call per cell shows.
     formula_start = _FORMULA_FIRST
     formula_like = _formula_like
     number = NUMBER_RE.fullmatch
+    kept = _KEPT_TYPES
     for submission in submissions:
         answers = submission.answers
-        row = [
-            str(submission.id),
-            format_timestamp(submission.submitted_at),
+        row: list[Cell] = [
+            submission.id,
+            submission.submitted_at.astimezone(UTC),
             submission.bot,
             submission.handler_name,
             submission.conversation_id,
@@ -186,18 +205,40 @@ def csv_rows(
                 value = answers[key]
                 if key in masked:
                     value = mask_value(value)
-                row.append(value if type(value) is str else value_as_text(value))
+                if type(value) not in kept or (
+                    type(value) is float and not isfinite(value)
+                ):
+                    value = value_as_text(value)
+                row.append(value)
             else:
-                row.append("")
+                row.append(None)
         if escape:
             for i in range(2, len(row)):
                 text = row[i]
+                if type(text) is not str:
+                    continue
                 first = text[:1]
                 if (
                     first in formula_start or (first.isspace() and formula_like(text))
                 ) and not number(text):
                     row[i] = "'" + text
         yield row
+
+
+def csv_rows(
+    *,
+    columns: Sequence[ExportColumn],
+    submissions: Iterable[ExportSubmission],
+    options: ExportOptions = ExportOptions(),
+) -> Iterator[list[str]]:
+    """``export_rows`` as CSV text: the header, then one row per submission."""
+    rows = export_rows(columns=columns, submissions=submissions, options=options)
+    yield next(rows)  # the header: text already
+    text = value_as_text
+    for row in rows:
+        row[0] = str(row[0])
+        row[1] = row[1].isoformat()  # already in UTC
+        yield [value if type(value) is str else text(value) for value in row]
 
 
 class Echo:
