@@ -101,7 +101,8 @@ def submission_xlsx_response(
         submissions=submission_export_iter(submissions=submissions),
         options=options,
     )
-    file = tempfile.TemporaryFile(prefix="submissions-", suffix=".xlsx")  # noqa: SIM115 - FileResponse closes it
+    # Anonymous, so deleted when closed: by FileResponse once sent, or below.
+    file = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115
     try:
         xlsx_write(rows, file)
     except BaseException:

@@ -26,6 +26,7 @@ from submissions.exports import (
 from submissions.models import FormSubmission
 from tests.factories import bulk_submissions, submission_with_answers
 from tests.spreadsheets import downloaded, typed, values, workbook
+from tests.submissions.test_exports import cols, sub
 
 WHEN = datetime(2026, 11, 28, 9, 30, 5, tzinfo=UTC)
 
@@ -57,22 +58,6 @@ TRICKY = {
 }
 
 
-def sub(answers: dict[str, Any], pk: int = 1, **fields: Any) -> ExportSubmission:
-    defaults: dict[str, Any] = {
-        "id": pk,
-        "submitted_at": WHEN,
-        "bot": "demo",
-        "handler_name": "save-form",
-        "conversation_id": "c-1",
-        "user_id": "u-1",
-    }
-    return ExportSubmission(**{**defaults, **fields}, answers=answers)
-
-
-def cols(*keys: str) -> list[ExportColumn]:
-    return [ExportColumn(key=key, label=key.title()) for key in keys]
-
-
 def xlsx(
     columns: list[ExportColumn],
     submissions: list[ExportSubmission],
@@ -99,7 +84,9 @@ def csv_of(columns, submissions, options=None) -> list[list[str]]:
 
 def test_every_cell_has_its_own_type():
     answers = {key: value for key, (value, _) in TRICKY.items()}
-    sheet = workbook(xlsx(cols(*answers), [sub(answers, pk=7)])).active
+    sheet = workbook(
+        xlsx(cols(*answers), [sub(answers, pk=7, submitted_at=WHEN)])
+    ).active
 
     row = typed(sheet, 2)
 
