@@ -37,6 +37,7 @@ TRICKY = {
     "date": ("2026-11-28", ("s", "2026-11-28")),
     "number_text": ("42", ("s", "42")),
     "error_text": ("#N/A", ("s", "#N/A")),
+    "boolean_text": ("TRUE", ("s", "TRUE")),
     "percent": ("50%", ("s", "50%")),
     "int": (42, ("n", 42)),
     "negative": (-5, ("n", -5)),
