@@ -7,16 +7,17 @@ file ``export_submissions`` writes.
 
 import dataclasses
 import tempfile
+from collections.abc import Iterator
 
 from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
 
 from submissions.exports import (
-    ExportColumn,
+    Cell,
     ExportOptions,
     csv_chunks,
-    csv_rows,
     csv_streaming_response,
+    csv_text,
     export_filename,
     export_rows,
     xlsx_file_response,
@@ -27,13 +28,16 @@ from submissions.models import FormSubmission
 from submissions.selectors import submission_export_columns, submission_export_iter
 
 
-def _columns_and_options(
+def _export_rows(
     *,
     submissions: QuerySet[FormSubmission],
     options: ExportOptions,
     mask_sensitive: bool,
-) -> tuple[list[ExportColumn], ExportOptions]:
-    """The question columns (one query), and ``options`` masking what is sensitive."""
+) -> tuple[Iterator[list[Cell]], ExportOptions]:
+    """The typed rows of ``submissions`` (read as they are consumed), and the options.
+
+    One query for the columns now; ``options`` then mask what is sensitive.
+    """
     columns = submission_export_columns(submissions=submissions)
     if mask_sensitive:
         options = dataclasses.replace(
@@ -44,7 +48,12 @@ def _columns_and_options(
                 if is_sensitive(key=c.key, input_type=c.input_type)
             ),
         )
-    return columns, options
+    rows = export_rows(
+        columns=columns,
+        submissions=submission_export_iter(submissions=submissions),
+        options=options,
+    )
+    return rows, options
 
 
 def submission_csv_response(
@@ -62,16 +71,11 @@ def submission_csv_response(
     One query for the columns now, then two per 1,000 rows while the client
     reads: the number of queries does not grow with the rows, nor does memory.
     """
-    columns, options = _columns_and_options(
+    rows, options = _export_rows(
         submissions=submissions, options=options, mask_sensitive=mask_sensitive
     )
-    rows = csv_rows(
-        columns=columns,
-        submissions=submission_export_iter(submissions=submissions),
-        options=options,
-    )
     return csv_streaming_response(
-        csv_chunks(rows, excel=options.excel),
+        csv_chunks(csv_text(rows), excel=options.excel),
         filename=export_filename(handler_name=handler_name),
     )
 
@@ -93,13 +97,8 @@ def submission_xlsx_response(
     queries, one for the columns and two per 1,000 rows, all run before this
     returns; their number does not grow with the rows.
     """
-    columns, options = _columns_and_options(
+    rows, _ = _export_rows(
         submissions=submissions, options=options, mask_sensitive=mask_sensitive
-    )
-    rows = export_rows(
-        columns=columns,
-        submissions=submission_export_iter(submissions=submissions),
-        options=options,
     )
     # Anonymous, so deleted when closed: by FileResponse once sent, or below.
     file = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115

@@ -265,7 +265,14 @@ def csv_rows(
     options: ExportOptions = ExportOptions(),
 ) -> Iterator[list[str]]:
     """``export_rows`` as CSV text: the header, then one row per submission."""
-    rows = export_rows(columns=columns, submissions=submissions, options=options)
+    return csv_text(
+        export_rows(columns=columns, submissions=submissions, options=options)
+    )
+
+
+def csv_text(rows: Iterable[list[Cell]]) -> Iterator[list[str]]:
+    """Rows of ``export_rows`` (the header first) with every cell as CSV text."""
+    rows = iter(rows)
     yield next(rows)  # the header: text already
     text = value_as_text
     for row in rows:
