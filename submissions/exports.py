@@ -11,10 +11,11 @@ command and the read API share them::
 ``export_rows`` is pure: it turns ``ExportColumn``\\s and ``ExportSubmission``\\s
 into rows of typed cells (``int``, ``float``, ``bool``, ``str``, ``datetime``,
 ``None``), masking and formula escaping applied once, and never touches the
-database. ``csv_rows`` turns those cells into text; ``csv_chunks`` writes
-them as RFC 4180 CSV (``\\r\\n`` line ends, quotes only where needed) through
-a write-only pseudo-buffer, as the Django docs' "Streaming large CSV files"
-does, optionally after a UTF-8 byte order mark for spreadsheet programs.
+database. ``csv_rows`` (``csv_text`` of those rows) makes each cell text;
+``csv_chunks`` writes them as RFC 4180 CSV (``\\r\\n`` line ends, quotes only
+where needed) through a write-only pseudo-buffer, as the Django docs'
+"Streaming large CSV files" does, optionally after a UTF-8 byte order mark
+for spreadsheet programs.
 
 Format: ``submission_id``, ``received_at`` (ISO 8601, UTC), ``bot`` (slug),
 ``handler``, ``conversation_id``, ``user_id``, then one column per question
