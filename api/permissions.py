@@ -29,20 +29,24 @@ class ViewModelPermissions(DjangoModelPermissions):
     }
 
 
+#: The formats that are exports (files of every match), not pages of JSON.
+EXPORT_FORMATS = frozenset({"csv", "xlsx"})
+
+
 class CanExportCSV(BasePermission):
-    """The CSV format needs the export permission too, as the admin's export does.
+    """The CSV and XLSX formats need the export permission too, as the admin's export does.
 
     Runs after content negotiation, so ``?format=csv`` and ``Accept: text/csv``
-    are both caught.
+    (and the same for XLSX) are all caught.
     """
 
     message = (
-        "Exporting to CSV needs the “Can export form submissions to CSV” "
+        "Exporting to CSV or XLSX needs the “Can export form submissions to CSV” "
         "permission (submissions.export_formsubmission)."
     )
 
     def has_permission(self, request: Request, view: Any) -> bool:
         renderer = getattr(request, "accepted_renderer", None)
-        if renderer is not None and renderer.format == "csv":
+        if renderer is not None and renderer.format in EXPORT_FORMATS:
             return bool(request.user and request.user.has_perm(EXPORT_PERMISSION))
         return True

@@ -2,17 +2,15 @@ from typing import Any
 
 from rest_framework.renderers import BaseRenderer
 
+from submissions.exports import XLSX_CONTENT_TYPE
 
-class CSVRenderer(BaseRenderer):
-    """Makes ``?format=csv`` and ``Accept: text/csv`` select CSV, and documents it.
 
-    The view streams the file itself (``submissions.downloads``); a ``Response`` never
-    reaches this renderer, errors included (they are rendered as JSON).
+class StreamedFileRenderer(BaseRenderer):
+    """Selects a file format by ``?format=`` or ``Accept``, and documents it.
+
+    The view sends the file itself (``submissions.downloads``); a ``Response``
+    never reaches this renderer, errors included (they are rendered as JSON).
     """
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
 
     def render(
         self,
@@ -20,4 +18,21 @@ class CSVRenderer(BaseRenderer):
         accepted_media_type: str | None = None,
         renderer_context: dict[str, Any] | None = None,
     ) -> bytes:
-        raise NotImplementedError("CSV is streamed by the view, not rendered.")
+        raise NotImplementedError(f"{self.format} is sent by the view, not rendered.")
+
+
+class CSVRenderer(StreamedFileRenderer):
+    """``?format=csv`` or ``Accept: text/csv``: the CSV, streamed."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+
+class XLSXRenderer(StreamedFileRenderer):
+    """``?format=xlsx`` or ``Accept:`` the XLSX media type: the workbook."""
+
+    media_type = XLSX_CONTENT_TYPE
+    format = "xlsx"
+    charset = None
+    render_style = "binary"

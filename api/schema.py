@@ -49,11 +49,11 @@ def api_errors(**descriptions: str) -> ErrorResponses:
 
 API_ERRORS = api_errors(
     e401="No credentials, or an unknown token; with `WWW-Authenticate: Token`.",
-    e403="The user lacks the model's view permission (or, for CSV, the export one).",
+    e403="The user lacks the model's view permission (or, for CSV and XLSX, the export one).",
 )
 LIST_ERRORS = {
     **api_errors(
-        e400="A filter, page size or CSV option is invalid.",
+        e400="A filter, page size or export option is invalid.",
         e404="The cursor is invalid, or the format unknown.",
     ),
     **API_ERRORS,

@@ -1,9 +1,9 @@
 """The read API: form submissions (with their answers) and webhook events.
 
 Read only, cursor-paginated newest first, filtered like the admin. Reading
-needs the model's ``view`` permission; the submissions CSV
-(``?format=csv``) needs the export permission too. Every error is JSON with
-a ``detail`` sentence.
+needs the model's ``view`` permission; the submissions CSV and XLSX
+(``?format=csv``, ``?format=xlsx``) need the export permission too. Every
+error is JSON with a ``detail`` sentence.
 """
 
 from typing import Any
@@ -20,8 +20,8 @@ from rest_framework.views import exception_handler
 
 from api.filters import SubmissionFilter, WebhookEventFilter
 from api.pagination import EventCursorPagination, SubmissionCursorPagination
-from api.permissions import CanExportCSV, ViewModelPermissions
-from api.renderers import CSVRenderer
+from api.permissions import EXPORT_FORMATS, CanExportCSV, ViewModelPermissions
+from api.renderers import CSVRenderer, XLSXRenderer
 from api.schema import DETAIL_ERRORS, ID_PARAMETER, LIST_ERRORS
 from api.serializers import (
     FormSubmissionSerializer,
@@ -29,8 +29,8 @@ from api.serializers import (
     WebhookEventSerializer,
 )
 from handlers.wire import error_body
-from submissions.downloads import submission_csv_response
-from submissions.exports import ExportOptions
+from submissions.downloads import submission_csv_response, submission_xlsx_response
+from submissions.exports import XLSX_CONTENT_TYPE, ExportOptions
 from submissions.masking import can_see_sensitive
 from submissions.models import FormAnswer, FormSubmission, WebhookEvent
 
@@ -92,24 +92,42 @@ class ReadOnlyAPIViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class CSVOptionsSerializer(serializers.Serializer):
+    """The export's options; ``context["format"]`` is the format asked for."""
+
     labels = serializers.BooleanField(
         default=False,
-        help_text="CSV only: head question columns with their labels, not their keys.",
+        help_text=(
+            "CSV and XLSX only: head question columns with their labels, not "
+            "their keys."
+        ),
     )
     excel = serializers.BooleanField(
         default=False,
-        help_text="CSV only: start with a UTF-8 byte order mark for spreadsheet programs.",
+        help_text=(
+            "CSV only: start with a UTF-8 byte order mark for spreadsheet "
+            "programs (an XLSX file needs none)."
+        ),
     )
+
+    def validate_excel(self, value: bool) -> bool:
+        if value and self.context.get("format") == "xlsx":
+            raise serializers.ValidationError(
+                "excel=true is for CSV (a byte order mark); an XLSX file needs none."
+            )
+        return value
 
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List form submissions, or export them as CSV",
+        summary="List form submissions, or export them as CSV or XLSX",
         description=(
             "Newest first, each with its answers in form order, a page at a time "
             "(follow `next`). With `format=csv` (or `Accept: text/csv`): every "
             "matching submission, oldest first, as the admin's and "
-            "`export_submissions`' CSV file, unpaginated; this needs the "
+            "`export_submissions`' CSV file, unpaginated. With `format=xlsx` (or "
+            f"`Accept: {XLSX_CONTENT_TYPE}`): the same rows as an XLSX workbook "
+            "with typed cells (numbers, booleans, `received_at` as a UTC "
+            "date-time, text as text), sent once it is complete. Both need the "
             "`submissions.export_formsubmission` permission too."
         ),
         parameters=[CSVOptionsSerializer],
@@ -118,6 +136,13 @@ class CSVOptionsSerializer(serializers.Serializer):
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR,
                 description="One row per submission, one column per question key.",
+            ),
+            (200, XLSX_CONTENT_TYPE): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description=(
+                    "An XLSX workbook: the CSV's rows and columns, typed cells, "
+                    "a frozen header row."
+                ),
             ),
             **LIST_ERRORS,
         },
@@ -143,16 +168,24 @@ class SubmissionViewSet(ReadOnlyAPIViewSet):
 
     def get_renderers(self) -> list[BaseRenderer]:
         if self.action == "list":
-            return [JSONRenderer(), CSVRenderer()]
+            return [JSONRenderer(), CSVRenderer(), XLSXRenderer()]
         return [JSONRenderer()]
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if request.accepted_renderer.format != "csv":
+        file_format = request.accepted_renderer.format
+        if file_format not in EXPORT_FORMATS:
             return super().list(request, *args, **kwargs)
-        options = CSVOptionsSerializer(data=request.query_params)
+        options = CSVOptionsSerializer(
+            data=request.query_params, context={"format": file_format}
+        )
         options.is_valid(raise_exception=True)
+        download = (
+            submission_xlsx_response
+            if file_format == "xlsx"
+            else submission_csv_response
+        )
         # The filters apply; the pagination does not: the file has every match.
-        return submission_csv_response(
+        return download(
             submissions=self.filter_queryset(self.get_queryset()),
             options=ExportOptions(**options.validated_data),
             handler_name=request.query_params.get("handler"),

@@ -4,8 +4,8 @@
 
 1. ``bench/intake.py``: intake vs floor under gunicorn at 1, 16 and 64
    connections (3 runs of 10 s each, medians).
-2. ``bench/export.py``: ``export_submissions`` at 10k, 100k and 1M
-   submissions (3 runs each).
+2. ``bench/export.py``: ``export_submissions``, CSV at 10k, 100k and 1M
+   submissions, XLSX at 10k and 100k (3 runs each).
 3. ``bench/admin_pages.py``: admin changelists at a million events (7 runs).
 
 The seeded databases (``webhooks_bench_10k``, ``_100k``, ``_1m``) are kept

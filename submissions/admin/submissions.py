@@ -1,4 +1,4 @@
-"""Form submissions: the list staff read, each submission's answers, CSV export."""
+"""Form submissions: the list staff read, each submission's answers, CSV and XLSX export."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from submissions.admin.bigtable import (
 )
 from submissions.admin.common import ReadOnlyAdminMixin, event_link, search_link
 from submissions.admin.personal_data import ErasureMixin
-from submissions.downloads import submission_csv_response
+from submissions.downloads import submission_csv_response, submission_xlsx_response
 from submissions.exports import ExportOptions
 from submissions.masking import can_see_sensitive, is_sensitive, mask_value
 from submissions.models import FormAnswer, FormSubmission
@@ -80,7 +80,12 @@ class FormSubmissionAdmin(
     )
     list_select_related = ["bot"]
     sortable_by = ["received"]
-    actions = ["export_as_csv", "export_as_csv_excel", "erase_personal_data"]
+    actions = [
+        "export_as_csv",
+        "export_as_csv_excel",
+        "export_as_xlsx",
+        "erase_personal_data",
+    ]
     fields = [
         "submitted_at",
         "bot",
@@ -188,7 +193,7 @@ class FormSubmissionAdmin(
 
     def get_urls(self) -> list[URLPattern]:
         wrap: Callable[..., Any] = self.admin_site.admin_view
-        export, export_excel = self._export_url_names()
+        export, export_excel, export_xlsx = self._export_url_names()
         return [
             path("export/", wrap(self.export_view), name=export),
             path(
@@ -196,6 +201,12 @@ class FormSubmissionAdmin(
                 wrap(self.export_view),
                 {"excel": True},
                 name=export_excel,
+            ),
+            path(
+                "export/xlsx/",
+                wrap(self.export_view),
+                {"xlsx": True},
+                name=export_xlsx,
             ),
             *super().get_urls(),
         ]
@@ -206,12 +217,14 @@ class FormSubmissionAdmin(
             return _QueryOnlyChangeList
         return super().get_changelist(request, **kwargs)
 
-    def _export_url_names(self) -> tuple[str, str]:
-        info = self.opts.app_label, self.opts.model_name
-        return "{}_{}_export".format(*info), "{}_{}_export_excel".format(*info)
+    def _export_url_names(self) -> tuple[str, str, str]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}_export"
+        return prefix, f"{prefix}_excel", f"{prefix}_xlsx"
 
-    def export_view(self, request: HttpRequest, excel: bool = False) -> HttpResponse:
-        """Everything the changelist shows under the same filters and search, as CSV."""
+    def export_view(
+        self, request: HttpRequest, excel: bool = False, xlsx: bool = False
+    ) -> HttpResponse:
+        """Everything the changelist shows under the same filters and search, as CSV or XLSX."""
         if not (
             self.has_view_permission(request) and self.has_export_permission(request)
         ):
@@ -222,22 +235,25 @@ class FormSubmissionAdmin(
             url = reverse("admin:submissions_formsubmission_changelist")
             return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
         handler = request.GET.get(HandlerNameFilter.parameter_name)
-        return self.csv_response(
+        return self.export_response(
             request,
             changelist.queryset,
             options=ExportOptions(excel=excel),
             handler=handler,
+            xlsx=xlsx,
         )
 
-    def csv_response(
+    def export_response(
         self,
         request: HttpRequest,
         queryset: QuerySet[FormSubmission],
         *,
         options: ExportOptions,
         handler: str | None = None,
+        xlsx: bool = False,
     ) -> HttpResponse:
-        return submission_csv_response(
+        download = submission_xlsx_response if xlsx else submission_csv_response
+        return download(
             submissions=queryset,
             options=options,
             handler_name=handler,
@@ -248,7 +264,7 @@ class FormSubmissionAdmin(
     def export_as_csv(
         self, request: HttpRequest, queryset: QuerySet[FormSubmission]
     ) -> HttpResponse:
-        return self.csv_response(request, queryset, options=ExportOptions())
+        return self.export_response(request, queryset, options=ExportOptions())
 
     @admin.action(
         description="Export selected to CSV for Excel (UTF-8 with BOM)",
@@ -257,4 +273,14 @@ class FormSubmissionAdmin(
     def export_as_csv_excel(
         self, request: HttpRequest, queryset: QuerySet[FormSubmission]
     ) -> HttpResponse:
-        return self.csv_response(request, queryset, options=ExportOptions(excel=True))
+        return self.export_response(
+            request, queryset, options=ExportOptions(excel=True)
+        )
+
+    @admin.action(description="Export selected to XLSX", permissions=["export"])
+    def export_as_xlsx(
+        self, request: HttpRequest, queryset: QuerySet[FormSubmission]
+    ) -> HttpResponse:
+        return self.export_response(
+            request, queryset, options=ExportOptions(), xlsx=True
+        )

@@ -9,6 +9,7 @@ from django.core.management import call_command
 pytestmark = pytest.mark.django_db
 
 CONTRACT = Path(settings.BASE_DIR) / "docs" / "contract.md"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +89,17 @@ def test_the_webhook_request_reply_and_security(schema):
     assert "Retry-After" in operation["responses"]["409"]["headers"]
 
 
-def test_the_read_api_documents_filters_csv_and_errors(schema):
+def test_the_read_api_documents_filters_csv_xlsx_and_errors(schema):
     operation = schema["paths"]["/api/submissions/"]["get"]
     names = {parameter["name"] for parameter in operation["parameters"]}
+    formats = next(p for p in operation["parameters"] if p["name"] == "format")
+    content = operation["responses"]["200"]["content"]
 
     assert {"bot", "handler", "since", "until", "conversation_id", "cursor"} <= names
     assert {"format", "labels", "excel"} <= names
-    assert set(operation["responses"]["200"]["content"]) == {
-        "application/json",
-        "text/csv",
-    }
+    assert set(formats["schema"]["enum"]) == {"json", "csv", "xlsx"}
+    assert set(content) == {"application/json", "text/csv", XLSX}
+    assert content[XLSX]["schema"] == {"type": "string", "format": "binary"}
     assert set(operation["responses"]) == {"200", "400", "401", "403", "404"}
     assert {"tokenAuth": []} in operation["security"]
     event_fields = schema["components"]["schemas"]["WebhookEvent"]["properties"]

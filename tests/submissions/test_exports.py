@@ -18,6 +18,7 @@ from submissions.exports import (
     csv_rows,
     escape_formula,
     export_filename,
+    export_rows,
 )
 
 WHEN = datetime(2025, 3, 1, 12, 30, 5, tzinfo=UTC)
@@ -307,6 +308,77 @@ def test_thousands_of_submissions_stream_row_by_row():
     assert len(rows) == 5001
     assert rows[-1][0] == "4999"
     assert rows[-1][6:] == ["4999", "row 4999, ok"]
+
+
+# --- typed rows, shared by CSV and XLSX ------------------------------------------
+
+
+def test_export_rows_keep_json_types_and_make_the_rest_text():
+    answers = {
+        "zip": "01234",
+        "big": 12345678901234567890,
+        "n": 42,
+        "f": 3.5,
+        "inf": float("inf"),
+        "yes": True,
+        "tags": ["a", "b"],
+        "obj": {"a": 1},
+        "null": None,
+        "formula": "=1+1",
+    }
+    columns = cols(*answers, "missing")
+    local = WHEN.astimezone(ZoneInfo("Europe/Paris"))
+
+    header, row = export_rows(
+        columns=columns, submissions=[sub(answers, pk=7, submitted_at=local)]
+    )
+
+    assert header == [*FIXED_COLUMNS, *answers, "missing"]
+    assert row[:6] == [7, WHEN, "demo", "save-form", "c-1", "u-1"]
+    assert row[1].tzinfo is UTC
+    assert [(type(value), value) for value in row[6:]] == [
+        (str, "01234"),
+        (int, 12345678901234567890),
+        (int, 42),
+        (float, 3.5),
+        (str, "inf"),
+        (bool, True),
+        (str, "a; b"),
+        (str, '{"a":1}'),
+        (type(None), None),
+        (str, "'=1+1"),
+        (type(None), None),
+    ]
+
+
+def test_export_rows_mask_and_escape_text_only():
+    answers = {"email": "ada@example.com", "n": -5, "text": "-5+1", "pin": 1234}
+    options = ExportOptions(masked_keys=frozenset({"email", "pin"}))
+
+    row = list(
+        export_rows(columns=cols(*answers), submissions=[sub(answers)], options=options)
+    )[1]
+
+    assert row[6:] == ["a***@example.com", -5, "'-5+1", "1***"]
+
+
+def test_csv_rows_are_the_text_of_export_rows():
+    answers = {"n": 42, "f": -1.5e-05, "yes": False, "inf": float("-inf"), "x": None}
+
+    typed = list(export_rows(columns=cols(*answers), submissions=[sub(answers)]))[1]
+    text = list(csv_rows(columns=cols(*answers), submissions=[sub(answers)]))[1]
+
+    assert typed[6:] == [42, -1.5e-05, False, "'-inf", None]
+    assert text == [
+        "1",
+        "2025-03-01T12:30:05+00:00",
+        *typed[2:6],
+        "42",
+        "-1.5e-05",
+        "false",
+        "'-inf",
+        "",
+    ]
 
 
 def test_export_filename():

@@ -6,7 +6,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from submissions.exports import ExportOptions, csv_chunks, csv_rows
+from submissions.exports import (
+    ExportOptions,
+    csv_chunks,
+    csv_rows,
+    export_rows,
+    xlsx_write,
+)
 from submissions.management.options import bot_from_slug, parse_moment
 from submissions.selectors import (
     submission_export_columns,
@@ -19,8 +25,9 @@ from submissions.selectors import (
 
 class Command(BaseCommand):
     help = (
-        "Export form submissions as CSV: one row per submission, one column per "
-        "question. To stdout, or to --output with a progress bar."
+        "Export form submissions as CSV or XLSX: one row per submission, one "
+        "column per question. CSV to stdout or to --output, XLSX to --output; "
+        "a progress bar with --output on a terminal."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -43,6 +50,12 @@ class Command(BaseCommand):
             help="Received on or before this date (a date-time: strictly before it).",
         )
         parser.add_argument(
+            "--format",
+            choices=["csv", "xlsx"],
+            default="csv",
+            help="csv (the default) or xlsx (typed cells; needs --output).",
+        )
+        parser.add_argument(
             "--labels",
             action="store_true",
             help="Head question columns with their labels instead of their keys.",
@@ -50,13 +63,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--excel",
             action="store_true",
-            help="Start with a UTF-8 byte order mark so spreadsheet programs read accents right.",
+            help="CSV only: start with a UTF-8 byte order mark so spreadsheet programs read accents right.",
         )
         parser.add_argument(
             "--output", "-o", metavar="PATH", help="Write to this file, not stdout."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        xlsx = options["format"] == "xlsx"
+        if xlsx and options["output"] is None:
+            raise CommandError(
+                "XLSX is a binary file, not text for a terminal: give "
+                "--output FILE, e.g. --output submissions.xlsx."
+            )
+        if xlsx and options["excel"]:
+            raise CommandError(
+                "--excel is for CSV (a byte order mark); an XLSX file needs none."
+            )
         bot = bot_from_slug(options["bot"])
         handler = options["handler"]
         if handler is not None and not submission_handler_exists(handler_name=handler):
@@ -95,22 +118,31 @@ class Command(BaseCommand):
         stderr = self.stderr._out
         show_progress = stderr.isatty()
         total = submissions.count() if show_progress else None
-        with (
-            tqdm(
-                rows,
-                total=total,
-                unit=" rows",
-                file=stderr,
-                disable=not show_progress,
-                desc="Exporting",
-            ) as progress,
-            Path(path).open("w", encoding="utf-8", newline="") as out,
-        ):
-            count = self._write(
-                out.write,
-                csv_rows(columns=columns, submissions=progress, options=export),
-                excel=export.excel,
-            )
+        with tqdm(
+            rows,
+            total=total,
+            unit=" rows",
+            file=stderr,
+            disable=not show_progress,
+            desc="Exporting",
+        ) as progress:
+            if xlsx:
+                with Path(path).open(
+                    "wb"
+                ) as out:  # a bad path fails now, not at the end
+                    count = xlsx_write(
+                        export_rows(
+                            columns=columns, submissions=progress, options=export
+                        ),
+                        out,
+                    )
+            else:
+                with Path(path).open("w", encoding="utf-8", newline="") as out:
+                    count = self._write(
+                        out.write,
+                        csv_rows(columns=columns, submissions=progress, options=export),
+                        excel=export.excel,
+                    )
         plural = "" if count == 1 else "s"
         self.stdout.write(
             f"Exported {count} submission{plural} with {len(columns)} question "

@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 
 from submissions.exports import BOM
 from tests.factories import BotFactory, bulk_submissions, submission_with_answers
+from tests.spreadsheets import typed, values, workbook
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +209,78 @@ def test_clear_errors(data, args, message):
         export(*args)
 
     assert message in str(excinfo.value)
+
+
+# --- XLSX ------------------------------------------------------------------------
+
+
+def test_xlsx_to_a_file_with_typed_cells(data, tmp_path):
+    target = tmp_path / "out.xlsx"
+
+    message = export("--format", "xlsx", "--bot", "demo", "--output", str(target))
+
+    sheet = workbook(target).active
+    rows = values(sheet)
+    assert message == f"Exported 3 submissions with 5 question columns to {target}.\n"
+    assert rows[0] == parse(export("--bot", "demo"))[0]
+    assert [row[0] for row in rows[1:]] == [
+        data["early"].pk,
+        data["division"].pk,
+        data["late"].pk,
+    ]
+    header = rows[0]
+    division = typed(sheet, 3)
+    assert division[header.index("received_at")] == (
+        "d",
+        (T0 + timedelta(days=1)).replace(tzinfo=None),
+    )
+    assert division[header.index("divisor")] == ("n", -4)
+    assert typed(sheet, 4)[header.index("phone")] == ("s", "'+44 20")
+    assert sheet.freeze_panes == "A2"
+
+
+def test_xlsx_labels_and_filters_as_for_csv(data, tmp_path):
+    target = tmp_path / "out.xlsx"
+    args = ["--handler", "save-form", "--since", "2025-05-11", "--labels"]
+
+    export("--format", "xlsx", *args, "--output", str(target))
+
+    rows = values(workbook(target).active)
+    assert rows[0] == parse(export(*args))[0]
+    assert "Name" in rows[0]
+    assert [row[0] for row in rows[1:]] == [data["late"].pk]
+
+
+def test_xlsx_progress_bar_on_a_terminal(bot, tmp_path):
+    bulk_submissions(30, bot=bot, answers=lambda i: {"n": i})
+    target = tmp_path / "out.xlsx"
+    tty = TTY()
+
+    export("--format", "xlsx", "--output", str(target), stderr=tty)
+
+    assert "30/30" in tty.getvalue()
+    assert [row[6] for row in values(workbook(target).active)[1:]] == list(range(30))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--format", "xlsx"],
+            "XLSX is a binary file, not text for a terminal: give --output FILE",
+        ),
+        (
+            ["--format", "xlsx", "--excel", "--output", "x.xlsx"],
+            "--excel is for CSV (a byte order mark); an XLSX file needs none.",
+        ),
+        (["--format", "ods"], "invalid choice: 'ods'"),
+    ],
+)
+def test_xlsx_errors(data, args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(CommandError) as excinfo:
+        export(*args)
+
+    assert message in str(excinfo.value)
+    assert not (tmp_path / "x.xlsx").exists()
