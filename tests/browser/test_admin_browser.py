@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -294,6 +295,19 @@ def test_the_console_overview_forms_table_and_bot_diagnosis(
     rows = parse(table_csv)
     assert rows[0][6:] == ["name", "email"]
     assert {row[6] for row in rows[1:]} == {"Zoë", "Bob"}
+    # The same view as XLSX, read back cell by cell.
+    with page.expect_download() as info:
+        page.click("#form-export-xlsx")
+    table_xlsx = artefacts / "form-table.xlsx"
+    info.value.save_as(table_xlsx)
+    sheet = openpyxl.load_workbook(table_xlsx).active
+    header = [cell.value for cell in sheet[1]]
+    assert header[6:] == ["name", "email"]
+    assert sheet.freeze_panes == "A2"
+    values = {row[6].value: row for row in sheet.iter_rows(min_row=2)}
+    assert set(values) == {"Zoë", "Bob"}
+    assert values["Zoë"][7].value == "zoe@example.com"
+    assert values["Zoë"][7].data_type == "s"
 
     # The bot page diagnoses the refused delivery.
     page.goto(f"{live_server.url}/admin/submissions/bot/{bot.pk}/change/")
