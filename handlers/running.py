@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
-import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -41,10 +40,6 @@ class Finished:
     """The method returned (``error`` is None) or raised (``error`` is its exc_info)."""
 
     error: ExcInfo | None = None
-
-    @property
-    def traceback(self) -> str:
-        return "".join(traceback.format_exception(*self.error)) if self.error else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,16 @@ class HandlerNameFilter(admin.SimpleListFilter):
         return queryset
 
 
+def exact_search_q(term: str, fields: tuple[str, ...]) -> Q:
+    """``term`` equal to one of ``fields``, or, when it is a whole number, the pk."""
+    q = Q()
+    for name in fields:
+        q |= Q(**{name: term})
+    if term.isascii() and term.isdigit() and int(term) < MAX_ID:  # not "²"
+        q |= Q(pk=int(term))
+    return q
+
+
 class ExactSearchMixin:
     """Search by exact value on indexed columns (an ``icontains`` scan is slow at size).
 
@@ -110,12 +120,7 @@ class ExactSearchMixin:
     exact_search_fields: tuple[str, ...] = ()
 
     def search_q(self, term: str) -> Q:
-        q = Q()
-        for name in self.exact_search_fields:
-            q |= Q(**{name: term})
-        if term.isascii() and term.isdigit() and int(term) < MAX_ID:  # not "²"
-            q |= Q(pk=int(term))
-        return q
+        return exact_search_q(term, self.exact_search_fields)
 
     def search(self, queryset: QuerySet, term: str) -> QuerySet:
         """``queryset`` narrowed to ``term`` (never blank); override to widen it."""

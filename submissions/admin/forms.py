@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -24,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from handlers import registry
-from submissions.admin.bigtable import EstimatedCountPaginator
+from submissions.admin.bigtable import EstimatedCountPaginator, exact_search_q
 from submissions.masking import can_see_sensitive, is_sensitive, mask_value
 from submissions.models import Bot, FormSubmission
 from submissions.moments import parse_moment
@@ -101,7 +100,11 @@ def form_table_view(
         shown = shown.filter(submitted_at__lt=until)
     term = request.GET.get("q", "").strip()
     if term:
-        shown = submission_search(submissions=shown, term=term, exact=_exact(term))
+        shown = submission_search(
+            submissions=shown,
+            term=term,
+            exact=exact_search_q(term, ("conversation_id", "user_id")),
+        )
     paginator = EstimatedCountPaginator(shown, PER_PAGE)
     try:
         page = paginator.page(request.GET.get("p", 1))
@@ -169,13 +172,6 @@ def _dates(request: HttpRequest) -> tuple[Any, Any, list[str]]:
         else:
             until = moment
     return since, until, errors
-
-
-def _exact(term: str) -> Q:
-    q = Q(conversation_id=term) | Q(user_id=term)
-    if term.isascii() and term.isdigit() and int(term) < 2**63:
-        q |= Q(pk=int(term))
-    return q
 
 
 def _cell(answer: tuple[Any, str] | None, key: str, unmasked: bool) -> str:

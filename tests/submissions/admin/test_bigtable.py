@@ -1,73 +1,26 @@
 """Lists at any size: estimated and capped counts."""
 
-import csv
-import io
-from collections.abc import Callable
-
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core.paginator import EmptyPage
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
 from submissions.admin import bigtable
 from submissions.admin.bigtable import EstimatedCountPaginator
 from submissions.admin.submissions import FormSubmissionAdmin
-from submissions.exports import BOM
 from submissions.models import FormSubmission, WebhookEvent
 from submissions.selectors import table_row_estimate
 from tests.factories import (
     WebhookEventFactory,
     bulk_submissions,
 )
+from tests.submissions.admin.helpers import (
+    BOTS,
+    EVENTS,
+    SUBMISSIONS,
+)
 
 pytestmark = pytest.mark.django_db
-
-BOTS = reverse("admin:submissions_bot_changelist")
-EVENTS = reverse("admin:submissions_webhookevent_changelist")
-SUBMISSIONS = reverse("admin:submissions_formsubmission_changelist")
-EXPORT = reverse("admin:submissions_formsubmission_export")
-EXPORT_EXCEL = reverse("admin:submissions_formsubmission_export_excel")
-
-
-def event_url(event: WebhookEvent) -> str:
-    return reverse("admin:submissions_webhookevent_change", args=[event.pk])
-
-
-def submission_url(submission: FormSubmission) -> str:
-    return reverse("admin:submissions_formsubmission_change", args=[submission.pk])
-
-
-def streamed(response) -> str:
-    assert response.streaming, "expected a streamed response"
-    return b"".join(response.streaming_content).decode("utf-8")
-
-
-def parse_csv(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text.removeprefix(BOM), newline="")))
-
-
-def count_queries(client: Client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(queries)
-
-
-@pytest.fixture
-def staff_client() -> Callable[..., Client]:
-    """A client logged in as a staff user holding only ``perms`` (codenames)."""
-
-    def make(*codenames: str) -> Client:
-        user = User.objects.create_user("staff", password="x", is_staff=True)
-        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 # --- bots ------------------------------------------------------------------------

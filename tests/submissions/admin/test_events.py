@@ -1,70 +1,24 @@
 """The events' and runs' admin: read-only records, redaction, replay."""
 
-import csv
-import io
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.db import connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from submissions.exports import BOM
-from submissions.models import FormSubmission, WebhookEvent
+from submissions.models import WebhookEvent
 from tests.factories import (
     BotFactory,
     WebhookEventFactory,
     submission_with_answers,
 )
+from tests.submissions.admin.helpers import (
+    EVENTS,
+    count_queries,
+    event_url,
+    submission_url,
+)
 
 pytestmark = pytest.mark.django_db
-
-BOTS = reverse("admin:submissions_bot_changelist")
-EVENTS = reverse("admin:submissions_webhookevent_changelist")
-SUBMISSIONS = reverse("admin:submissions_formsubmission_changelist")
-EXPORT = reverse("admin:submissions_formsubmission_export")
-EXPORT_EXCEL = reverse("admin:submissions_formsubmission_export_excel")
-
-
-def event_url(event: WebhookEvent) -> str:
-    return reverse("admin:submissions_webhookevent_change", args=[event.pk])
-
-
-def submission_url(submission: FormSubmission) -> str:
-    return reverse("admin:submissions_formsubmission_change", args=[submission.pk])
-
-
-def streamed(response) -> str:
-    assert response.streaming, "expected a streamed response"
-    return b"".join(response.streaming_content).decode("utf-8")
-
-
-def parse_csv(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text.removeprefix(BOM), newline="")))
-
-
-def count_queries(client: Client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(queries)
-
-
-@pytest.fixture
-def staff_client() -> Callable[..., Client]:
-    """A client logged in as a staff user holding only ``perms`` (codenames)."""
-
-    def make(*codenames: str) -> Client:
-        user = User.objects.create_user("staff", password="x", is_staff=True)
-        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 # --- bots ------------------------------------------------------------------------

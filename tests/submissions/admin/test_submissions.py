@@ -1,20 +1,16 @@
 """The submissions' admin: the list, answers, search, CSV export."""
 
-import csv
 import io
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from submissions import selectors
 from submissions.exports import BOM
-from submissions.models import FormSubmission, WebhookEvent
 from tests.factories import (
     FormAnswerFactory,
     FormSubmissionFactory,
@@ -22,53 +18,19 @@ from tests.factories import (
     submission_with_answers,
 )
 from tests.spreadsheets import downloaded, typed, values, workbook
+from tests.submissions.admin.helpers import (
+    EXPORT,
+    EXPORT_EXCEL,
+    EXPORT_XLSX,
+    SUBMISSIONS,
+    count_queries,
+    event_url,
+    parse_csv,
+    streamed,
+    submission_url,
+)
 
 pytestmark = pytest.mark.django_db
-
-BOTS = reverse("admin:submissions_bot_changelist")
-EVENTS = reverse("admin:submissions_webhookevent_changelist")
-SUBMISSIONS = reverse("admin:submissions_formsubmission_changelist")
-EXPORT = reverse("admin:submissions_formsubmission_export")
-EXPORT_EXCEL = reverse("admin:submissions_formsubmission_export_excel")
-EXPORT_XLSX = reverse("admin:submissions_formsubmission_export_xlsx")
-
-
-def event_url(event: WebhookEvent) -> str:
-    return reverse("admin:submissions_webhookevent_change", args=[event.pk])
-
-
-def submission_url(submission: FormSubmission) -> str:
-    return reverse("admin:submissions_formsubmission_change", args=[submission.pk])
-
-
-def streamed(response) -> str:
-    assert response.streaming, "expected a streamed response"
-    return b"".join(response.streaming_content).decode("utf-8")
-
-
-def parse_csv(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text.removeprefix(BOM), newline="")))
-
-
-def count_queries(client: Client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(queries)
-
-
-@pytest.fixture
-def staff_client() -> Callable[..., Client]:
-    """A client logged in as a staff user holding only ``perms`` (codenames)."""
-
-    def make(*codenames: str) -> Client:
-        user = User.objects.create_user("staff", password="x", is_staff=True)
-        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 # --- bots ------------------------------------------------------------------------
