@@ -21,7 +21,7 @@ def test_tree_cpu_counts_a_live_grandchild_and_a_reaped_child():
         "print('ready', flush=True)\n"
         "child.wait()\n"
     )
-    parent = subprocess.Popen(
+    parent = subprocess.Popen(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         text=True,
