@@ -10,7 +10,11 @@ subtracted, are that run's CPU.
 
 ``postgres_pid()`` finds the PostgreSQL server's postmaster on this machine,
 so the database's share (its backends, the WAL writer, the checkpointer) is
-measured the same way.
+measured the same way. On a machine where other programs use the same
+server, ``PostgresBackends(url)`` is the fairer reading: only the backends
+connected to the benchmark's database (the reader's own excluded) and the
+server's WAL writer, checkpointer and background writer, which every
+commit wakes.
 """
 
 from __future__ import annotations
@@ -86,19 +90,71 @@ def postgres_pid() -> int | None:
     return roots[0] if len(roots) == 1 else None
 
 
-class CpuMeter:
-    """Readings of several process trees at once: ``start()``, then ``stop()``
-    returns {label: CPU seconds since start}."""
+def own_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds each of ``pids`` has used itself (children not included)."""
+    found = {}
+    for pid in pids:
+        stat = _stat(pid)
+        if stat is not None:
+            found[pid] = stat.own / TICKS
+    return found
 
-    def __init__(self, **pids: int | None) -> None:
-        self.pids = {label: pid for label, pid in pids.items() if pid is not None}
-        self._start: dict[str, float] = {}
+
+class PostgresBackends:
+    """The PostgreSQL processes that work for one database, read per process.
+
+    Backends connected to the database named in ``url`` (the reader's own
+    connection excluded) and the server's shared writers. A backend that
+    exits between two readings loses what it used since the first one, so
+    measure servers whose connections persist (``CONN_MAX_AGE``, a pool).
+    """
+
+    SHARED = ("walwriter", "checkpointer", "background writer")
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def pids(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE (datname = current_database() AND pid <> pg_backend_pid())"
+                " OR backend_type = ANY(%s)",
+                [list(self.SHARED)],
+            ).fetchall()
+        return [pid for (pid,) in rows]
+
+
+class CpuMeter:
+    """Readings of several processes at once: ``start()``, then ``stop()``
+    returns {label: CPU seconds since start}.
+
+    Each label names a process tree (a pid: ``tree_cpu``) or a
+    ``PostgresBackends`` (its processes, each read on its own).
+    """
+
+    def __init__(self, **sources: int | PostgresBackends | None) -> None:
+        self.sources = {k: v for k, v in sources.items() if v is not None}
+        self._start: dict[str, float | dict[int, float]] = {}
+
+    def _read(self, source: int | PostgresBackends) -> float | dict[int, float]:
+        if isinstance(source, PostgresBackends):
+            return own_cpu(source.pids())
+        return tree_cpu(source)
 
     def start(self) -> None:
-        self._start = {label: tree_cpu(pid) for label, pid in self.pids.items()}
+        self._start = {k: self._read(v) for k, v in self.sources.items()}
 
     def stop(self) -> dict[str, float]:
-        return {
-            label: round(tree_cpu(pid) - self._start[label], 3)
-            for label, pid in self.pids.items()
-        }
+        used = {}
+        for label, source in self.sources.items():
+            now, then = self._read(source), self._start[label]
+            if isinstance(now, dict) and isinstance(then, dict):
+                # A process new since start() counts from zero.
+                seconds = sum(t - then.get(pid, 0.0) for pid, t in now.items())
+            else:
+                seconds = now - then  # type: ignore[operator]
+            used[label] = round(seconds, 3)
+        return used

@@ -15,9 +15,15 @@
    ``/bench/floor/`` (``bench/views.py``: one INSERT of the raw body) with the
    same bodies. Intake and floor alternate, so drift on a shared machine hits
    both alike.
-4. Reports requests/s, p50/p95/p99 latency and errors per target and level
-   (medians over the runs) and the ratio intake/floor, and checks the
-   database: every stored event is ``processed``, one per answered request.
+4. Reports requests/s, p50/p95/p99 latency, errors and CPU per request per
+   target and level (medians over the runs), and the ratios intake/floor of
+   throughput and of CPU per request, and checks the database: every stored
+   event is ``processed``, one per answered request. CPU per request is the
+   user + system time of gunicorn's process tree (master, workers, recycled
+   workers included) plus that of the PostgreSQL backends serving the
+   database and the server's WAL writer, checkpointer and background
+   writer (``bench/cpu.py``), divided by the requests answered: the figure
+   that stays put on a shared machine.
 
 Writes ``bench/results/intake.json``.
 """
@@ -49,6 +55,7 @@ from bench.common import (
     say,
     write_results,
 )
+from bench.cpu import CpuMeter, PostgresBackends
 from bench.soak import Gunicorn, free_port
 
 BOT_SLUG = "bench"
@@ -123,9 +130,39 @@ def wrk_run(
     }
 
 
+def measured_run(
+    *,
+    meter: CpuMeter,
+    port: int,
+    path: str,
+    deliveries: Path,
+    connections: int,
+    duration: int,
+) -> dict[str, Any]:
+    """``wrk_run`` with the CPU the server and PostgreSQL spent on it, per request."""
+    meter.start()
+    measured = wrk_run(
+        port=port,
+        path=path,
+        deliveries=deliveries,
+        connections=connections,
+        duration=duration,
+    )
+    cpu = meter.stop()
+    requests = max(measured["requests"], 1)
+    measured["cpu_s"] = cpu
+    for label, seconds in cpu.items():
+        measured[f"cpu_ms_{label}"] = round(seconds * 1000 / requests, 3)
+    measured["cpu_ms"] = round(sum(cpu.values()) * 1000 / requests, 3)
+    return measured
+
+
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "rps": median([r["rps"] for r in runs]),
+        "cpu_ms": median([r["cpu_ms"] for r in runs]),
+        "cpu_ms_server": median([r["cpu_ms_server"] for r in runs]),
+        "cpu_ms_postgres": median([r.get("cpu_ms_postgres", 0.0) for r in runs]),
         "p50_ms": median([r["p50_ms"] for r in runs]),
         "p95_ms": median([r["p95_ms"] for r in runs]),
         "p99_ms": median([r["p99_ms"] for r in runs]),
@@ -138,15 +175,22 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def table(levels: dict[str, Any]) -> list[str]:
     lines = [
         f"{'conns':>5}  {'target':<6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'p99 ms':>8} {'errors':>6}  intake/floor"
+        f"{'p99 ms':>8} {'errors':>6} {'CPU ms/req':>10} {'(server':>8} {'+ pg)':>6}"
+        "  intake/floor: req/s, CPU"
     ]
     for level, by_target in levels.items():
         for target in ("intake", "floor"):
             s = by_target[target]
-            ratio = f"{by_target['ratio']:.0%}" if target == "intake" else ""
+            ratio = (
+                f"{by_target['ratio']:.0%}, {by_target['cpu_ratio']:.2f}x"
+                if target == "intake"
+                else ""
+            )
             lines.append(
                 f"{level:>5}  {target:<6} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} "
-                f"{s['p95_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['errors']:>6}  {ratio}"
+                f"{s['p95_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['errors']:>6} "
+                f"{s['cpu_ms']:>10.2f} {s['cpu_ms_server']:>8.2f} "
+                f"{s['cpu_ms_postgres']:>6.2f}  {ratio}"
             )
     return lines
 
@@ -173,6 +217,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=database_url("webhooks_bench_intake"),
         help="Dropped and recreated; the name must contain 'bench'.",
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="An environment variable for gunicorn (GUNICORN_THREADS=16, "
+        "DJANGO_DB_POOL=true...); repeatable.",
+    )
     parser.add_argument("--output", default="intake", help="Results file name.")
     return parser.parse_args(argv)
 
@@ -198,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         conn_max_age=args.conn_max_age,
         log_path=work / "gunicorn.log",
+        extra_env=dict(item.split("=", 1) for item in args.env),
     )
     results: dict[int, dict[str, list[dict[str, Any]]]] = {
         level: {"intake": [], "floor": []} for level in levels
@@ -220,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
             wrk_run(
                 port=server.port, path=path, deliveries=warm, connections=8, duration=2
             )
+        meter = CpuMeter(
+            server=server.process.pid, postgres=PostgresBackends(args.database_url)
+        )
         for run in range(args.runs):
             for level in levels:
                 file = work / f"run{run}-c{level}.tsv"
@@ -230,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                     tag=f"r{run}c{level}",
                 )
                 for target, path in (("intake", INTAKE_PATH), ("floor", FLOOR_PATH)):
-                    measured = wrk_run(
+                    measured = measured_run(
+                        meter=meter,
                         port=server.port,
                         path=path,
                         deliveries=file,
@@ -241,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                     say(
                         f"  run {run + 1}/{args.runs} c={level:<3} {target:<6} "
                         f"{measured['rps']:>7.1f} req/s  p99 {measured['p99_ms']:.1f} ms  "
+                        f"CPU {measured['cpu_ms']:.2f} ms/req  "
                         f"errors {measured['errors']}"
                     )
     finally:
@@ -253,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
             "intake": intake,
             "floor": floor,
             "ratio": round(intake["rps"] / floor["rps"], 3) if floor["rps"] else None,
+            "cpu_ratio": round(intake["cpu_ms"] / floor["cpu_ms"], 3)
+            if floor["cpu_ms"]
+            else None,
             "raw": by_target,
         }
     path = write_results(
@@ -261,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "bench/intake.py " + " ".join(argv or sys.argv[1:]),
             "workers": args.workers,
             "conn_max_age": args.conn_max_age,
+            "env": args.env,
             "duration_s": args.duration,
             "runs": args.runs,
             "stored_events_by_status": statuses,

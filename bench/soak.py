@@ -182,6 +182,7 @@ class Gunicorn:
         conn_max_age: int | None,
         log_path: Path,
         settings_module: str = "bench.settings",
+        extra_env: dict[str, str] | None = None,
     ):
         self.port = port
         self.workers = workers
@@ -194,6 +195,7 @@ class Gunicorn:
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_WORKERS": str(workers),
         }
+        env.update(extra_env or {})
         env.pop("DJANGO_CONN_MAX_AGE", None)
         if conn_max_age is not None:  # None: the settings' default
             env["DJANGO_CONN_MAX_AGE"] = str(conn_max_age)

@@ -9,4 +9,5 @@ class SubmissionsConfig(AppConfig):
         from submissions import (
             checks,  # noqa: F401  (registers the system checks)
             openapi,  # noqa: F401  (documents the webhook)
+            receivers,  # noqa: F401  (drops cached bots when one changes)
         )

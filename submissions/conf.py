@@ -19,6 +19,9 @@ DEFAULTS = {
     "FOLLOW_UP_RETRY_SECONDS": 30,
     "FOLLOW_UP_RETRY_MAX_SECONDS": 3600,
     "IN_FLIGHT_LEASE_SECONDS": 60,
+    # How long a web process keeps an active bot it has read (0: read it on
+    # every request). A token the cached secrets refuse reads it again.
+    "BOT_CACHE_SECONDS": 5.0,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     # How long a handler may take before the bot gets the fallback reply.
     "HANDLER_DEADLINE_SECONDS": 8.0,
@@ -45,6 +48,7 @@ class WebhookSettings:
     follow_up_retry_seconds: int
     follow_up_retry_max_seconds: int
     in_flight_lease_seconds: int
+    bot_cache_seconds: float
     handler_deadline_seconds: float
     handler_fallback_text: str
     handler_threads: int
@@ -76,6 +80,7 @@ def webhook_settings() -> WebhookSettings:
         follow_up_retry_seconds=int(values["FOLLOW_UP_RETRY_SECONDS"]),
         follow_up_retry_max_seconds=int(values["FOLLOW_UP_RETRY_MAX_SECONDS"]),
         in_flight_lease_seconds=int(values["IN_FLIGHT_LEASE_SECONDS"]),
+        bot_cache_seconds=max(float(values["BOT_CACHE_SECONDS"]), 0.0),
         handler_deadline_seconds=float(values["HANDLER_DEADLINE_SECONDS"]),
         handler_fallback_text=str(values["HANDLER_FALLBACK_TEXT"]),
         handler_threads=max(int(values["HANDLER_THREADS"]), 0),

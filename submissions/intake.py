@@ -39,6 +39,7 @@ from submissions.dispatch import RunOutcome, handler_run_execute, handler_run_ta
 from submissions.fields import storable_json
 from submissions.incoming import IncomingRequest
 from submissions.models import Bot, HandlerRun, WebhookEvent
+from submissions.selectors import bot_get_active
 from submissions.services import (
     webhook_event_record_delivery,
     webhook_event_record_duplicate,
@@ -96,6 +97,30 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
+def _verified_claims(bot: Bot, incoming: IncomingRequest) -> dict[str, Any]:
+    """The token's claims, or ``TokenError``.
+
+    ``bot`` may be this process's cached copy (``bot_get_active``): when its
+    secrets refuse the signature, the bot is read again and, if its secrets
+    changed (a rotation in another process), the token is checked against
+    them, so a rotation is never delayed by the cache.
+    """
+    token = bearer_token(incoming.authorization)
+    try:
+        return verify_token(
+            token, secrets=bot.signing_secrets(), body=incoming.raw_body
+        )
+    except TokenError as exc:
+        if exc.code != "invalid_signature":
+            raise
+        fresh = bot_get_active(slug=bot.slug, fresh=True)
+        if fresh is None or fresh.signing_secrets() == bot.signing_secrets():
+            raise
+        return verify_token(
+            token, secrets=fresh.signing_secrets(), body=incoming.raw_body
+        )
+
+
 def _check_request(
     bot: Bot, incoming: IncomingRequest
 ) -> tuple[dict[str, Any], Delivery]:
@@ -122,10 +147,7 @@ def _check_request(
             f"The body is {incoming.body_size} bytes; the limit is {conf.max_body_bytes} bytes.",
         )
     try:
-        token = bearer_token(incoming.authorization)
-        claims = verify_token(
-            token, secrets=bot.signing_secrets(), body=incoming.raw_body
-        )
+        claims = _verified_claims(bot, incoming)
     except TokenError as exc:
         raise Rejection(
             401,

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from handlers.registry import registry
 from submissions.models import Bot
+from submissions.selectors import bot_cache_clear
 from submissions.tokens import sign_token
 from tests.factories import BotFactory
 
@@ -36,6 +37,13 @@ def _plain_http(django_test_environment, tmp_path_factory):
         },
     ):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_bots():
+    # Each test's bots are rolled back with it, without a post_delete signal:
+    # a bot cached by an earlier test must not answer for a new one.
+    bot_cache_clear()
 
 
 @pytest.fixture

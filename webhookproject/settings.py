@@ -265,6 +265,11 @@ WEBHOOKS = {
         "WEBHOOK_IN_FLIGHT_LEASE_SECONDS",
         default=WEBHOOK_DEFAULTS["IN_FLIGHT_LEASE_SECONDS"],
     ),
+    # How long a web process keeps a bot it has read: a bot deactivated in
+    # another process is refused within this time (a rotated secret at once).
+    "BOT_CACHE_SECONDS": env.float(
+        "WEBHOOK_BOT_CACHE_SECONDS", default=WEBHOOK_DEFAULTS["BOT_CACHE_SECONDS"]
+    ),
     # Answers masked for staff without the view_sensitive_answers permission:
     # by question type and by question key (docs/personal-data.md).
     "SENSITIVE_INPUT_TYPES": env.list(

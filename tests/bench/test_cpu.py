@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from bench.cpu import CpuMeter, postgres_pid, tree_cpu
+from bench.cpu import CpuMeter, PostgresBackends, postgres_pid, tree_cpu
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
 
@@ -64,3 +64,19 @@ def test_postgres_pid_finds_the_running_server():
     with open(f"/proc/{pid}/comm") as comm:
         assert comm.read().strip() in ("postgres", "postmaster")
     assert tree_cpu(pid) > 0
+
+
+def test_postgres_backends_are_those_of_one_database():
+    import psycopg
+
+    url = "postgres://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(url, autocommit=True) as other:
+        other_pid = other.execute("SELECT pg_backend_pid()").fetchone()[0]
+        backends = PostgresBackends(url)
+        pids = backends.pids()
+        assert other_pid in pids  # a connection to that database
+        meter = CpuMeter(pg=backends)
+        meter.start()
+        # Work in that backend shows in the reading.
+        other.execute("SELECT count(*) FROM generate_series(1, 3000000)").fetchone()
+        assert meter.stop()["pg"] > 0.05

@@ -492,3 +492,102 @@ def test_one_log_line_per_delivery_with_its_event_id_and_no_token(deliver, bot, 
     assert f"event={event.pk}" in lines[0].getMessage()
     assert token not in caplog.text
     assert bot.secret not in caplog.text
+
+
+# --- the bot cache ---------------------------------------------------------------
+
+
+def _bot_reads(queries) -> int:
+    return sum(
+        1
+        for q in queries
+        if q["sql"].lstrip().upper().startswith("SELECT")
+        and '"submissions_bot"' in q["sql"]
+    )
+
+
+def _later(monkeypatch, seconds: float) -> None:
+    """Move the bot cache's clock forward (another process's view, seconds on)."""
+    import submissions.selectors as selectors
+
+    start = selectors.monotonic()
+    monkeypatch.setattr(selectors, "monotonic", lambda: start + seconds)
+
+
+def test_a_second_delivery_within_the_cache_time_does_not_read_the_bot(deliver):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as first:
+        deliver({**DIVIDE, "id": "cache-1"})
+    with CaptureQueriesContext(connection) as second:
+        response = deliver({**DIVIDE, "id": "cache-2"})
+    assert response.status_code == 200
+    assert _bot_reads(first.captured_queries) == 1
+    assert _bot_reads(second.captured_queries) == 0
+
+
+def test_with_no_cache_time_every_delivery_reads_the_bot(deliver, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.WEBHOOKS = {"BOT_CACHE_SECONDS": 0}
+    deliver({**DIVIDE, "id": "nocache-1"})
+    with CaptureQueriesContext(connection) as second:
+        deliver({**DIVIDE, "id": "nocache-2"})
+    assert _bot_reads(second.captured_queries) == 1
+
+
+def test_a_bot_deactivated_in_this_process_is_refused_at_once(deliver, bot):
+    assert deliver({**DIVIDE, "id": "live-1"}).status_code == 200
+    bot.is_active = False
+    bot.save()  # the admin does this: post_save drops the cached copy
+    assert_error(deliver({**DIVIDE, "id": "live-2"}), 404, "unknown_bot")
+    assert WebhookEvent.objects.count() == 1
+
+
+def test_a_bot_deactivated_elsewhere_is_refused_once_the_cache_time_passes(
+    deliver, bot, monkeypatch, settings
+):
+    settings.WEBHOOKS = {"BOT_CACHE_SECONDS": 5}
+    assert deliver({**DIVIDE, "id": "other-1"}).status_code == 200
+    # Another process deactivates it: no signal reaches this one.
+    Bot.objects.filter(pk=bot.pk).update(is_active=False)
+    assert deliver({**DIVIDE, "id": "other-2"}).status_code == 200  # cached
+    _later(monkeypatch, 5.1)
+    assert_error(deliver({**DIVIDE, "id": "other-3"}), 404, "unknown_bot")
+
+
+def test_a_secret_rotated_elsewhere_is_accepted_at_once(deliver, bot):
+    assert deliver({**DIVIDE, "id": "rot-1"}).status_code == 200  # bot cached
+    # Another process rotates the secret: this one still holds the old copy.
+    Bot.objects.filter(pk=bot.pk).update(secret="n" * 40, previous_secret="")
+    response = deliver({**DIVIDE, "id": "rot-2"}, secret="n" * 40)
+    assert response.status_code == 200, response.content
+    # ... and the old secret, no longer valid, is refused at once too.
+    assert_error(
+        deliver({**DIVIDE, "id": "rot-3"}, secret=bot.secret), 401, "invalid_signature"
+    )
+
+
+def test_a_wrong_secret_costs_one_more_read_of_the_bot_and_is_refused(deliver):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    deliver({**DIVIDE, "id": "wrong-1"})  # bot cached
+    with CaptureQueriesContext(connection) as refused:
+        response = deliver({**DIVIDE, "id": "wrong-2"}, secret="x" * 40)
+    assert_error(response, 401, "invalid_signature")
+    assert _bot_reads(refused.captured_queries) == 1
+
+
+def test_an_unknown_slug_is_not_cached(api_client, deliver):
+    assert_error(
+        api_client.post("/webhooks/late/", data=DIVIDE, format="json"),
+        404,
+        "unknown_bot",
+    )
+    # Another process creates it (bulk_create sends no post_save here).
+    (late,) = Bot.objects.bulk_create([BotFactory.build(slug="late")])
+    late = Bot.objects.get(slug="late")
+    assert deliver({**DIVIDE, "id": "late-1"}, to=late).status_code == 200
