@@ -74,13 +74,15 @@ def wrk_binary() -> str:
     return found
 
 
-def deliveries_write(path: Path, *, count: int, secret: str, tag: str) -> None:
+def deliveries_write(
+    path: Path, *, count: int, secret: str, tag: str, handler: str = HANDLER
+) -> None:
     """Sign ``count`` deliveries for one run: ``token<TAB>body`` per line, for wrk."""
     from submissions.tokens import sign_token
 
     with path.open("w") as out:
         for index in range(count):
-            _, body = sample_delivery(index, tag=tag, handler=HANDLER)
+            _, body = sample_delivery(index, tag=tag, handler=handler)
             token = sign_token(secret, body=body, lifetime_seconds=3600)
             out.write(f"{token}\t{body.decode()}\n")
 

@@ -178,24 +178,35 @@ class Gunicorn:
         *,
         database_url: str,
         port: int,
-        workers: int,
+        workers: int | None,
         conn_max_age: int | None,
         log_path: Path,
         settings_module: str = "bench.settings",
         extra_env: dict[str, str] | None = None,
     ):
+        """``workers`` None: gunicorn.conf.py's default (counted once it is up).
+
+        The serving knobs not given in ``extra_env`` are gunicorn.conf.py's
+        and the settings' defaults, whatever this process's environment says.
+        """
         self.port = port
-        self.workers = workers
+        self.workers = workers or 0
         self.log_path = log_path
         env = {
-            **os.environ,
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GUNICORN_", "DJANGO_DB_POOL", "WEBHOOK_"))
+        }
+        env |= {
             "DJANGO_SETTINGS_MODULE": settings_module,
             "DATABASE_URL": database_url,
             "DJANGO_DEBUG": "false",
             "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": str(workers),
         }
-        env.update(extra_env or {})
+        if workers:
+            env["GUNICORN_WORKERS"] = str(workers)
+        self.extra_env = dict(extra_env or {})
+        env.update(self.extra_env)
         env.pop("DJANGO_CONN_MAX_AGE", None)
         if conn_max_age is not None:  # None: the settings' default
             env["DJANGO_CONN_MAX_AGE"] = str(conn_max_age)
@@ -227,8 +238,18 @@ class Gunicorn:
                 conn.close()
             except OSError:
                 status = None
-            if status == 405 and len(self.worker_pids()) >= self.workers:
+            if (
+                status == 405
+                and self.workers
+                and len(self.worker_pids()) >= self.workers
+            ):
                 return
+            if status == 405 and not self.workers:  # as many as it starts
+                before = len(self.worker_pids())
+                time.sleep(1.0)
+                if len(self.worker_pids()) == before:
+                    self.workers = before
+                    return
             time.sleep(0.1)
         raise SoakError(
             f"gunicorn did not answer within {timeout:.0f} s; see {self.log_path}."
@@ -245,6 +266,13 @@ class Gunicorn:
                 return max(pids), time.monotonic() - started
             time.sleep(0.05)
         return None
+
+    def config_line(self) -> str:
+        """The serving configuration, as a line for a report."""
+        given = ", ".join(f"{k}={v}" for k, v in sorted(self.extra_env.items()))
+        return f"{self.workers} workers" + (
+            f", {given}" if given else ", gunicorn.conf.py and settings defaults"
+        )
 
     def stop(self, *, timeout: float = 40.0) -> int:
         if self.process.poll() is None:

@@ -1,4 +1,7 @@
-"""Handlers the soak script routes deliveries to."""
+"""Handlers the bench scripts route deliveries to (soak, intake, slow)."""
+
+import asyncio
+import time
 
 from handlers import ResponseBuilder, WebhookHandler, WebhookRequest, register
 
@@ -26,3 +29,27 @@ class SoakFail(WebhookHandler):
         raise SoakFailure(
             f"soak-fail raises on purpose (delivery {request.delivery_id})."
         )
+
+
+#: How long the waiting handlers wait, as on a CRM or API call (bench/slow.py).
+WAIT_SECONDS = 0.2
+
+
+@register
+class WaitSync(WebhookHandler):
+    name = "bench-wait-sync"
+    verbose_name = "Bench: waits 200 ms (def)"
+
+    def handle(self, request: WebhookRequest, response: ResponseBuilder) -> None:
+        time.sleep(WAIT_SECONDS)
+        response.add_text("Looked it up.")
+
+
+@register
+class WaitAsync(WebhookHandler):
+    name = "bench-wait-async"
+    verbose_name = "Bench: waits 200 ms (async def)"
+
+    async def handle(self, request: WebhookRequest, response: ResponseBuilder) -> None:
+        await asyncio.sleep(WAIT_SECONDS)
+        response.add_text("Looked it up.")

@@ -28,7 +28,7 @@ DEFAULTS = {
     "HANDLER_FALLBACK_TEXT": "One moment, please: we are still working on it.",
     # Threads per process that run `def` handlers (so a deadline can pass);
     # 0 runs them in the request's thread, with no deadline (for tests).
-    "HANDLER_THREADS": 16,
+    "HANDLER_THREADS": 32,
     # Answers masked for staff without `submissions.view_sensitive_answers`.
     "SENSITIVE_INPUT_TYPES": ["email", "phone", "tel"],
     "SENSITIVE_KEYS": ["email", "phone", "mobile", "phone_number"],

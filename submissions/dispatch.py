@@ -146,6 +146,7 @@ def handler_run_execute(
     conf = webhook_settings()
     deadline = handler_class.deadline_seconds or conf.handler_deadline_seconds
     response = ResponseBuilder()
+    _pooled_connections_release()
     result = call_within(
         handler_class().handle,
         _handler_request(event, delivery),
@@ -209,6 +210,24 @@ def handler_run_execute(
         if handler_class.has_follow_up():
             follow_up_enqueue(event=event)
         return record(RunOutcome(event, HandlerRun.Outcome.SUCCEEDED, reply=reply))
+
+
+def _pooled_connections_release() -> None:
+    """Give this thread's pooled connections back while the handler runs.
+
+    With ``DJANGO_DB_POOL`` a request holds its connection until it ends;
+    a handler waiting on an API would hold it idle all that time, so a pool
+    of a few connections could not serve many waiting handlers. Outside a
+    transaction only; the run is recorded on a connection taken afresh.
+    Persistent connections (no pool) stay open, idle.
+    """
+    for conn in connections.all(initialized_only=True):
+        if (
+            conn.connection is not None
+            and not conn.in_atomic_block
+            and getattr(conn, "pool", None) is not None
+        ):
+            conn.close()
 
 
 _handler_threads: ThreadPoolExecutor | None = None

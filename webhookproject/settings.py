@@ -96,16 +96,17 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DJANGO_DB_POOL", default=False
+    "DJANGO_DB_POOL", default=True
 ):
     # A pool of connections per process (psycopg_pool), shared by its threads:
     # connections are bounded by workers x DJANGO_DB_POOL_MAX_SIZE, whatever
     # the threads (docs/deployment.md "Connections"). Django takes a
-    # connection from the pool per request and gives it back at its end.
+    # connection from the pool per request and gives it back at its end, and
+    # earlier while a handler waits (submissions.dispatch).
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them instead
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env.int("DJANGO_DB_POOL_MIN_SIZE", default=1),
-        "max_size": env.int("DJANGO_DB_POOL_MAX_SIZE", default=4),
+        "min_size": env.int("DJANGO_DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DJANGO_DB_POOL_MAX_SIZE", default=8),
         "timeout": env.float("DJANGO_DB_POOL_TIMEOUT", default=10.0),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -287,3 +287,73 @@ def test_no_connection_is_idle_in_a_transaction_while_a_handler_waits(
     deliver({"handler": "probe"})
 
     assert states == [0]
+
+
+POOLED_WAIT = """
+import json, sys, wsgiref.util
+import django
+django.setup()
+from django.db import connection
+from handlers import WebhookHandler, register
+from submissions.tokens import sign_token
+from webhookproject.wsgi import application
+
+seen = {}
+
+@register
+class Waits(WebhookHandler):
+    name = "waits"
+
+    %(kind)s handle(self, request, response):
+        # The request thread's connection is back in the pool by now.
+        seen["available"] = connection.pool.get_stats().get("pool_available")
+        response.add_text("ok")
+
+body = json.dumps({"handler": "waits", "formValues": {"a": "1"}}).encode()
+environ = {
+    "PATH_INFO": "/webhooks/pooled/", "REQUEST_METHOD": "POST",
+    "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+    "HTTP_AUTHORIZATION": "Bearer " + sign_token(sys.argv[1], body=body),
+}
+wsgiref.util.setup_testing_defaults(environ)
+import io
+environ["wsgi.input"] = io.BytesIO(body)
+statuses = []
+b"".join(application(environ, lambda status, headers: statuses.append(status)))
+print(json.dumps({"status": statuses[0], "available": seen.get("available")}))
+"""
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the pool is psycopg's (PostgreSQL)"
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["def", "async def"])
+def test_a_pooled_connection_goes_back_to_the_pool_while_the_handler_runs(kind):
+    import subprocess
+    import sys
+
+    from tests.factories import BotFactory
+    from tests.webhookproject.test_serving import ROOT, clean_env, database_url
+
+    bot = BotFactory(slug="pooled")
+    result = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", POOLED_WAIT % {"kind": kind}, bot.secret],
+        cwd=ROOT,
+        env=clean_env(
+            DATABASE_URL=database_url(),
+            DJANGO_DB_POOL="true",
+            DJANGO_DB_POOL_MIN_SIZE="1",
+            DJANGO_DB_POOL_MAX_SIZE="1",
+            DJANGO_SECURE_SSL_REDIRECT="false",
+            DJANGO_LOG_LEVEL="CRITICAL",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer == {"status": "200 OK", "available": 1}, result.stderr[-2000:]
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.PROCESSED  # recorded on a fresh one
