@@ -5,8 +5,9 @@
 
 1. Drops and recreates ``webhooks_bench_intake`` (the name must contain
    "bench"), migrates it with ``bench.settings`` and creates the bot ``bench``.
-2. Starts gunicorn with ``gunicorn.conf.py`` (``2 * cores + 1`` sync workers
-   unless ``--workers``) on a free loopback port.
+2. Starts gunicorn with ``gunicorn.conf.py`` as configured by default
+   (cores + 1 workers of 32 threads, the settings' connection pool; ``--workers``
+   and ``--env`` change them for a comparison) on a free loopback port.
 3. For each run and concurrency level, signs fresh deliveries in advance
    (distinct ids, three answers, a ``body_sha256`` claim, tokens valid for an
    hour) and drives ``wrk`` with ``bench/wrk_post.lua`` for ``--duration``
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import shutil
 import subprocess
 import sys
@@ -205,8 +205,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=2 * multiprocessing.cpu_count() + 1,
-        help="gunicorn sync workers (default 2 * cores + 1).",
+        default=None,
+        help="gunicorn workers (default: gunicorn.conf.py's, cores + 1).",
     )
     parser.add_argument(
         "--conn-max-age",
@@ -260,10 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     count = PER_SECOND_CEILING * args.duration
     try:
         server.wait_ready(path=INTAKE_PATH)
-        say(
-            f"gunicorn: {args.workers} sync workers on 127.0.0.1:{server.port}, "
-            f"DJANGO_CONN_MAX_AGE={args.conn_max_age if args.conn_max_age is not None else '(default)'}"
-        )
+        say(f"gunicorn on 127.0.0.1:{server.port}: {server.config_line()}")
         warm = work / "warm.tsv"
         deliveries_write(
             warm,
@@ -322,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         args.output,
         {
             "command": "bench/intake.py " + " ".join(argv or sys.argv[1:]),
-            "workers": args.workers,
+            "workers": server.workers,
+            "server": server.config_line(),
             "conn_max_age": args.conn_max_age,
             "env": args.env,
             "duration_s": args.duration,

@@ -42,8 +42,8 @@ from submissions.followups import follow_up_enqueue
 from submissions.models import HandlerRun, WebhookEvent
 from submissions.services import (
     handler_run_create,
+    handler_run_record,
     handler_run_record_late,
-    webhook_event_finish,
 )
 
 logger = logging.getLogger("submissions.dispatch")
@@ -137,11 +137,10 @@ def handler_run_execute(
     try:
         handler_class = registry.get(delivery.handler_name)
     except HandlerNotFound as exc:
-        with transaction.atomic():
-            return record(
-                RunOutcome(event, HandlerRun.Outcome.UNROUTED, message=str(exc)),
-                error={"error_type": "handlers.HandlerNotFound", "message": str(exc)},
-            )
+        return record(
+            RunOutcome(event, HandlerRun.Outcome.UNROUTED, message=str(exc)),
+            error={"error_type": "handlers.HandlerNotFound", "message": str(exc)},
+        )
 
     conf = webhook_settings()
     deadline = handler_class.deadline_seconds or conf.handler_deadline_seconds
@@ -162,16 +161,15 @@ def handler_run_execute(
             f"The handler did not finish within {deadline:g} s; the fallback reply "
             "was sent."
         )
-        with transaction.atomic():
-            timed_out = record(
-                RunOutcome(
-                    event,
-                    HandlerRun.Outcome.TIMED_OUT,
-                    reply=render_reply(fallback),
-                    message=message,
-                ),
-                error={"message": message},
-            )
+        timed_out = record(
+            RunOutcome(
+                event,
+                HandlerRun.Outcome.TIMED_OUT,
+                reply=render_reply(fallback),
+                message=message,
+            ),
+            error={"message": message},
+        )
         if result.late is not None:  # a `def` handler runs on: record its end
             result.late.add_done_callback(
                 functools.partial(
@@ -197,19 +195,20 @@ def handler_run_execute(
             exc_info=result.error or sys.exc_info(),
             extra={"event_id": event.pk},
         )
-        with transaction.atomic():
-            return record(
-                RunOutcome(
-                    event,
-                    HandlerRun.Outcome.FAILED,
-                    message=f"{error['error_type']}: {error['message']}",
-                ),
-                error=error,
-            )
-    with transaction.atomic():
-        if handler_class.has_follow_up():
-            follow_up_enqueue(event=event)
-        return record(RunOutcome(event, HandlerRun.Outcome.SUCCEEDED, reply=reply))
+        return record(
+            RunOutcome(
+                event,
+                HandlerRun.Outcome.FAILED,
+                message=f"{error['error_type']}: {error['message']}",
+            ),
+            error=error,
+        )
+    succeeded = RunOutcome(event, HandlerRun.Outcome.SUCCEEDED, reply=reply)
+    if not handler_class.has_follow_up():
+        return record(succeeded)
+    with transaction.atomic():  # the follow-up is queued only with the run
+        follow_up_enqueue(event=event)
+        return record(succeeded)
 
 
 def _pooled_connections_release() -> None:
@@ -305,7 +304,7 @@ def _run_record(
     response_duration_from: float | None,
     error: dict[str, str] | None = None,
 ) -> RunResult:
-    """The run's ``HandlerRun`` and the event's status; the caller holds the transaction."""
+    """The run's ``HandlerRun`` and the event's status, written together."""
     error = error or {}
     run = handler_run_create(
         event=event,
@@ -315,6 +314,7 @@ def _run_record(
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
         outcome=outcome.outcome,
         reply=outcome.reply,
+        save=False,
         **error,
     )
     finish: dict[str, Any] = {}
@@ -328,8 +328,9 @@ def _run_record(
                 (time.perf_counter() - (response_duration_from or started)) * 1000, 3
             ),
         }
-    webhook_event_finish(
+    handler_run_record(
         event=event,
+        run=run,
         status=EVENT_STATUS[outcome.outcome],
         error_code=outcome.error_code,
         error_detail=outcome.message,

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from handlers.wire import Delivery
+from submissions import statements
 from submissions.conf import webhook_settings
 from submissions.incoming import IncomingRequest
 from submissions.models import (
@@ -140,23 +143,18 @@ def webhook_event_record_delivery(
     unique constraint (not by a read first), so concurrent copies of one
     delivery cannot both get through; for a copy, the original is returned.
     """
+    event = WebhookEvent(
+        bot=bot,
+        status=WebhookEvent.Status.RECEIVED,
+        handler_name=delivery.handler_name,
+        payload=payload,
+        delivery_id=delivery.delivery_id,
+        conversation_id=delivery.conversation_id,
+        user_id=delivery.user_id,
+        **_event_fields(incoming, body_cap=None),
+    )
     try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                bot=bot,
-                status=WebhookEvent.Status.RECEIVED,
-                handler_name=delivery.handler_name,
-                payload=payload,
-                delivery_id=delivery.delivery_id,
-                conversation_id=delivery.conversation_id,
-                user_id=delivery.user_id,
-                **_event_fields(incoming, body_cap=None),
-            )
-            submission = (
-                _submission_create(event=event, delivery=delivery)
-                if delivery.answers
-                else None
-            )
+        submission = _delivery_insert(event=event, delivery=delivery)
     except IntegrityError:
         original = (
             WebhookEvent.objects.filter(
@@ -171,16 +169,28 @@ def webhook_event_record_delivery(
     return Recorded(event=event, submission=submission)
 
 
-def _submission_create(*, event: WebhookEvent, delivery: Delivery) -> FormSubmission:
-    submission = FormSubmission.objects.create(
-        event=event,
-        bot=event.bot,
-        handler_name=delivery.handler_name,
-        conversation_id=delivery.conversation_id,
-        user_id=delivery.user_id,
-        submitted_at=event.received_at,
+def _delivery_insert(
+    *, event: WebhookEvent, delivery: Delivery
+) -> FormSubmission | None:
+    """Insert ``event`` and its submission and answers, all or nothing.
+
+    One statement on PostgreSQL (``submissions.statements``), three inserts
+    in a transaction elsewhere. Inside a caller's transaction, in a
+    savepoint, so a duplicate's ``IntegrityError`` leaves it usable.
+    """
+    submission = (
+        FormSubmission(
+            event=event,
+            bot=event.bot,
+            handler_name=delivery.handler_name,
+            conversation_id=delivery.conversation_id,
+            user_id=delivery.user_id,
+            submitted_at=event.received_at,
+        )
+        if delivery.answers
+        else None
     )
-    FormAnswer.objects.bulk_create(
+    answers = [
         FormAnswer(
             submission=submission,
             position=position,
@@ -191,8 +201,49 @@ def _submission_create(*, event: WebhookEvent, delivery: Delivery) -> FormSubmis
             value_text=value_as_text(answer.value),
         )
         for position, answer in enumerate(delivery.answers)
-    )
+    ]
+    if not statements.is_supported():
+        with transaction.atomic():
+            event.save(force_insert=True)
+            if submission is not None:
+                submission.save(force_insert=True)
+                FormAnswer.objects.bulk_create(answers)
+        return submission
+    clauses = [("e", statements.insert_sql([event], returning=True))]
+    final = "SELECT (SELECT id FROM e)"
+    if submission is not None:
+        submission.event_id = statements.id_of("e")
+        for answer in answers:
+            answer.submission_id = statements.id_of("s")
+        clauses += [
+            ("s", statements.insert_sql([submission], returning=True)),
+            ("a", statements.insert_sql(answers, returning=False)),
+        ]
+        final += ", (SELECT id FROM s)"
+    with _savepoint_if_nested():
+        row = statements.run(clauses, (final, ()))
+    _saved(event, row[0])
+    if submission is not None:
+        submission.event = event
+        _saved(submission, row[1])
+        for answer in answers:
+            answer.submission = submission
     return submission
+
+
+def _saved(obj: Model, pk: int) -> None:
+    """``obj`` as ``save()`` would leave it: its new id, no longer being added."""
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = "default"
+
+
+def _savepoint_if_nested() -> AbstractContextManager[Any]:
+    """A savepoint when a transaction is open (a test's, a caller's); else nothing,
+    as a single statement is atomic by itself."""
+    if transaction.get_connection().in_atomic_block:
+        return transaction.atomic()
+    return nullcontext()
 
 
 def webhook_event_record_duplicate(
@@ -220,9 +271,8 @@ def webhook_event_record_duplicate(
     )
 
 
-def webhook_event_finish(
+def _finish_fields(
     *,
-    event: WebhookEvent,
     status: str,
     error_code: str = "",
     error_detail: str = "",
@@ -230,12 +280,10 @@ def webhook_event_finish(
     response_status: int | None = None,
     response_body: dict[str, Any] | None = None,
     duration_ms: float | None = None,
-) -> None:
-    """Record how a stored delivery's latest run ended, in one UPDATE.
-
-    The response fields record what the bot was sent, so a replay (which
-    sends nothing) leaves them as they are by passing ``None``.
-    """
+) -> dict[str, Any]:
+    """The event fields a run's end sets. The response fields record what the
+    bot was sent, so a replay (which sends nothing) leaves them as they are by
+    passing ``None``."""
     fields: dict[str, Any] = {
         "status": status,
         "error_code": error_code,
@@ -246,9 +294,43 @@ def webhook_event_finish(
         fields |= {"response_status": response_status, "response_body": response_body}
     if duration_ms is not None:
         fields["duration_ms"] = duration_ms
+    return fields
+
+
+def webhook_event_finish(*, event: WebhookEvent, **finish: Any) -> None:
+    """Record how a stored delivery's latest run ended, in one UPDATE (see ``_finish_fields``)."""
+    fields = _finish_fields(**finish)
     WebhookEvent.objects.filter(pk=event.pk).update(**fields)
     for name, value in fields.items():
         setattr(event, name, value)
+
+
+def handler_run_record(
+    *, event: WebhookEvent, run: HandlerRun, **finish: Any
+) -> HandlerRun:
+    """Insert ``run`` and set ``event``'s status (``_finish_fields``) together.
+
+    One statement on PostgreSQL; elsewhere a transaction of two (or the
+    caller's, when one is open).
+    """
+    fields = _finish_fields(**finish)
+    if statements.is_supported():
+        with _savepoint_if_nested():
+            row = statements.run(
+                [
+                    ("r", statements.insert_sql([run], returning=True)),
+                    ("u", statements.update_sql(WebhookEvent, event.pk, fields)),
+                ],
+                ("SELECT id FROM r", ()),
+            )
+        _saved(run, row[0])
+    else:
+        with transaction.atomic():
+            run.save(force_insert=True)
+            WebhookEvent.objects.filter(pk=event.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(event, name, value)
+    return run
 
 
 def handler_run_create(
@@ -263,8 +345,10 @@ def handler_run_create(
     error_type: str = "",
     message: str = "",
     traceback: str = "",
+    save: bool = True,
 ) -> HandlerRun:
-    return HandlerRun.objects.create(
+    """A run of ``event``'s handler; with ``save=False``, for ``handler_run_record``."""
+    run = HandlerRun(
         event=event,
         attempt=attempt,
         trigger=trigger,
@@ -278,6 +362,9 @@ def handler_run_create(
         message=message,
         traceback=traceback,
     )
+    if save:
+        run.save(force_insert=True)
+    return run
 
 
 def handler_run_record_late(

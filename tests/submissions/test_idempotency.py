@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from handlers import WebhookHandler, register
+from submissions import services
 from submissions.models import Bot, FormSubmission, HandlerRun, WebhookEvent
 from submissions.tokens import sign_token
 from tests.factories import BotFactory
@@ -200,20 +201,28 @@ def test_a_run_and_its_status_commit_together(deliver, handler_registry, monkeyp
         name = "writes"
 
         def handle(self, request, response):
-            BotFactory(slug="handler-write")
+            BotFactory(slug=f"handler-write-{request.delivery_id}")
             response.add_text("ok")
 
-    def killed(**kwargs):
-        raise SystemExit("worker killed")  # what a SIGKILL leaves: nothing after this
+    # The status UPDATE fails in the database itself (it would give the event
+    # a delivery id another event holds): the run's INSERT, in the same
+    # statement (PostgreSQL) or transaction (SQLite), must go with it.
+    deliver({"handler": "writes", "id": "taken", "formValues": {"a": 1}})
+    taken = WebhookEvent.objects.get()
+    real = services._finish_fields
+    monkeypatch.setattr(
+        services,
+        "_finish_fields",
+        lambda **finish: {**real(**finish), "delivery_id": "taken"},
+    )
+    response = deliver({"handler": "writes", "id": "k-1", "formValues": {"a": 1}})
 
-    monkeypatch.setattr("submissions.dispatch.webhook_event_finish", killed)
-    with pytest.raises(SystemExit):
-        deliver({"handler": "writes", "id": "k-1", "formValues": {"a": 1}})
-
-    event = WebhookEvent.objects.get()
+    assert response.status_code == 503
+    assert response.json()["error"] == "storage_failed"
+    event = WebhookEvent.objects.exclude(pk=taken.pk).get()
     assert (event.status, event.response_status) == ("received", None)
-    assert not HandlerRun.objects.exists()  # its run went with the status
+    assert not event.runs.exists()  # its run went with the status
     # The handler ran outside any transaction: its own write is its own, and
     # a take-over runs it again (handlers that write should be idempotent).
-    assert Bot.objects.filter(slug="handler-write").exists()
-    assert FormSubmission.objects.count() == 1  # stored before the run, kept
+    assert Bot.objects.filter(slug="handler-write-k-1").exists()
+    assert FormSubmission.objects.filter(event=event).exists()  # stored, kept
