@@ -62,6 +62,10 @@ def pages(*, bot_id: int, conversation: str, email: str) -> list[tuple[str, str]
         ("console: forms list", "/admin/forms/"),
         ("console: one form as a table", f"/admin/forms/{bot_id}/signup/"),
         (
+            "console: one form, past 7 days",
+            f"/admin/forms/{bot_id}/signup/?" + urlencode({"since": "{week_day}"}),
+        ),
+        (
             "console: one form, search answer text",
             f"/admin/forms/{bot_id}/signup/?" + urlencode({"q": email}),
         ),
@@ -99,11 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     # As the admin's own "Past 7 days" link writes it: midnight, with its offset.
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     week = quote((midnight - timedelta(days=7)).isoformat(sep=" "))
+    week_day = (midnight - timedelta(days=7)).date().isoformat()  # the form's filter
     total = WebhookEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
     say(f"events up to #{total:,}; timing {args.runs} runs per page")
     results = []
     for name, path in pages(bot_id=bot_id, conversation=conversation, email=email):
-        path = path.replace("%7Bweek%7D", week)
+        path = path.replace("%7Bweek%7D", week).replace("%7Bweek_day%7D", week_day)
         response = client.get(path)  # warm-up: templates, caches
         if response.status_code != 200:
             raise RuntimeError(f"{path}: HTTP {response.status_code}")

@@ -112,7 +112,13 @@ class WebhookEvent(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [
-            models.Index(fields=["-received_at", "-id"], name="event_time_idx"),
+            # Covering status: the overview counts 30 days of deliveries per
+            # day and status from this index alone (an index-only scan).
+            models.Index(
+                fields=["-received_at", "-id"],
+                include=["status"],
+                name="event_time_idx",
+            ),
             models.Index(fields=["bot", "-received_at"], name="event_bot_idx"),
             models.Index(fields=["status", "-received_at"], name="event_status_idx"),
             models.Index(
@@ -147,7 +153,10 @@ class FormSubmission(models.Model):
         on_delete=models.SET_NULL,
         related_name="submission",
     )
-    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="submissions")
+    # No index of its own: submission_bot_idx and submission_form_idx lead with it.
+    bot = models.ForeignKey(
+        Bot, on_delete=models.PROTECT, related_name="submissions", db_index=False
+    )
     handler_name = StorableCharField(max_length=255)
     conversation_id = StorableCharField(max_length=255, blank=True)
     user_id = StorableCharField(max_length=255, blank=True)
@@ -161,8 +170,20 @@ class FormSubmission(models.Model):
             ("erase_personal_data", "Can erase a person's data"),
         ]
         indexes = [
-            models.Index(fields=["-submitted_at", "-id"], name="submission_time_idx"),
+            # Covering the form: the overview counts 30 days of submissions
+            # per day and form from this index alone.
+            models.Index(
+                fields=["-submitted_at", "-id"],
+                include=["bot", "handler_name"],
+                name="submission_time_idx",
+            ),
             models.Index(fields=["bot", "-submitted_at"], name="submission_bot_idx"),
+            # One form newest first: its table's pages, and its submissions
+            # for the column query, without reading the table.
+            models.Index(
+                fields=["bot", "handler_name", "-submitted_at", "-id"],
+                name="submission_form_idx",
+            ),
             models.Index(
                 fields=["handler_name", "-submitted_at"],
                 name="submission_handler_idx",
@@ -178,8 +199,12 @@ class FormSubmission(models.Model):
 
 
 class FormAnswer(models.Model):
+    # Indexed by answer_submission_key_idx (and answer_position_unique).
     submission = models.ForeignKey(
-        FormSubmission, on_delete=models.CASCADE, related_name="answers"
+        FormSubmission,
+        on_delete=models.CASCADE,
+        related_name="answers",
+        db_index=False,
     )
     position = models.PositiveIntegerField()
     key = StorableCharField(max_length=255)
@@ -195,6 +220,13 @@ class FormAnswer(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["submission", "position"], name="answer_position_unique"
+            ),
+        ]
+        indexes = [
+            # The keys of a form's answers without reading the table: the
+            # column query of its table and of the CSV (index-only scans).
+            models.Index(
+                fields=["submission", "key"], name="answer_submission_key_idx"
             ),
         ]
 

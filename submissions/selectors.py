@@ -7,10 +7,12 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import (
+    Case,
     Count,
     Exists,
     F,
     Func,
+    IntegerField,
     Max,
     Min,
     Model,
@@ -18,8 +20,9 @@ from django.db.models import (
     Q,
     QuerySet,
     TextField,
+    Value,
+    When,
 )
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -475,42 +478,95 @@ class Overview:
     rejected_tokens: list[dict[str, Any]]
 
 
+class _WidthBucket(Func):
+    """PostgreSQL's ``width_bucket(time, bounds)``: a binary search per row."""
+
+    function = "width_bucket"
+    template = "%(function)s(%(expressions)s::timestamptz[])"
+    output_field = IntegerField()
+
+
+def _day_number(*, field: str, bounds: list[datetime], using: str) -> Any:
+    """Which day of ``bounds`` (the days' starts, then the last one's end) ``field`` is in.
+
+    1 for the first day, ``len(bounds) - 1`` for the last; 0 before, and
+    ``len(bounds)`` after. The bounds are midnights in the site's time zone,
+    worked out in Python (a day with a clock change lasts 23 or 25 hours), so
+    the database compares instants instead of converting every row to a local
+    date: on PostgreSQL one ``width_bucket`` per row (at a million events,
+    less than half the time of ``AT TIME ZONE 'Europe/London'``), elsewhere
+    a ``CASE`` with the same answers.
+    """
+    if connections[using].vendor == "postgresql":
+        return _WidthBucket(F(field), Value(bounds))
+    return Case(
+        *(
+            When(**{f"{field}__lt": bound}, then=Value(n))
+            for n, bound in enumerate(bounds)
+        ),
+        default=Value(len(bounds)),
+        output_field=IntegerField(),
+    )
+
+
 def overview(
     *, now: datetime, days: int = 30, recent: timedelta = timedelta(hours=24)
 ) -> Overview:
-    """The last ``days`` days per day, and what needs attention: six queries.
+    """The last ``days`` days per day, and what needs attention: seven queries.
 
     Days are in the site's time zone. Each query is bounded by time on an
-    index (``submission_time_idx``, ``event_time_idx``, ``run_time_idx``).
+    index; the per-day counts read only their index, grouped by ids (names
+    are read after, for the few bots found): ``submission_time_idx`` covers
+    the bot and handler name, ``event_time_idx`` the status (migration 0010).
     """
     tz = timezone.get_current_timezone()
     today = timezone.localdate(now)
     day_list = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
-    start = timezone.make_aware(datetime.combine(day_list[0], time.min), tz)
-    index = {day: n for n, day in enumerate(day_list)}
-    submissions: dict[tuple[str, str], list[int]] = {}
-    for day, bot_name, handler_name, count in (
-        FormSubmission.objects.filter(submitted_at__gte=start)
-        .annotate(day=TruncDate("submitted_at", tzinfo=tz))
+    bounds = [
+        timezone.make_aware(datetime.combine(day, time.min), tz)
+        for day in [*day_list, today + timedelta(days=1)]
+    ]
+    start, end = bounds[0], bounds[-1]
+    per_form: dict[tuple[int, str], list[int]] = {}
+    submitted = FormSubmission.objects.filter(
+        submitted_at__gte=start, submitted_at__lt=end
+    )
+    for day, bot_id, handler_name, count in (
+        submitted.annotate(
+            day=_day_number(field="submitted_at", bounds=bounds, using=submitted.db)
+        )
         .order_by()
-        .values_list("day", "bot__name", "handler_name")
-        .annotate(n=Count("id"))
+        .values_list("day", "bot_id", "handler_name")
+        .annotate(n=Count("*"))
     ):
-        if day in index:
-            row = submissions.setdefault((bot_name, handler_name), [0] * days)
-            row[index[day]] += count
+        if 1 <= day <= days:
+            row = per_form.setdefault((bot_id, handler_name), [0] * days)
+            row[day - 1] += count
+    names = dict(
+        Bot.objects.filter(pk__in={bot_id for bot_id, _ in per_form})
+        .order_by()
+        .values_list("pk", "name")
+    )
+    submissions: dict[tuple[str, str], list[int]] = {}
+    for (bot_id, handler_name), counts in per_form.items():
+        # Two bots of the same name share a row, as they share a label.
+        row = submissions.setdefault((names[bot_id], handler_name), [0] * days)
+        for n, count in enumerate(counts):
+            row[n] += count
     deliveries: dict[str, list[int]] = {
         status: [0] * days for status in WebhookEvent.Status.values
     }
+    received = WebhookEvent.objects.filter(received_at__gte=start, received_at__lt=end)
     for day, status, count in (
-        WebhookEvent.objects.filter(received_at__gte=start)
-        .annotate(day=TruncDate("received_at", tzinfo=tz))
+        received.annotate(
+            day=_day_number(field="received_at", bounds=bounds, using=received.db)
+        )
         .order_by()
         .values_list("day", "status")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
     ):
-        if day in index:
-            deliveries[status][index[day]] += count
+        if 1 <= day <= days and status in deliveries:
+            deliveries[status][day - 1] += count
     since = now - recent
     unrouted = list(
         WebhookEvent.objects.filter(

@@ -19,6 +19,7 @@ from submissions.exports import (
     csv_rows,
 )
 from submissions.selectors import (
+    overview,
     submission_export_columns,
     submission_export_iter,
     submission_export_queryset,
@@ -27,6 +28,7 @@ from tests.factories import (
     BotFactory,
     FormAnswerFactory,
     FormSubmissionFactory,
+    WebhookEventFactory,
     bulk_submissions,
     submission_with_answers,
 )
@@ -298,3 +300,85 @@ class TestFromTheDatabase:
         assert len(rows) == 1201
         assert rows[1][6:] == ["0", "'=cmd", ""]
         assert rows[2][6:] == ["-1", "", 'line "1",\nnext']
+
+
+# --- the overview's days -----------------------------------------------------------
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+class TestOverviewDays:
+    """Days run from midnight to midnight in the site's time zone."""
+
+    # London left summer time at 01:00 UTC on 2026-10-25: that day had 25 hours.
+    NOW = utc(2026, 10, 27, 12, 0)
+
+    @pytest.fixture(autouse=True)
+    def london(self, settings):
+        settings.TIME_ZONE = "Europe/London"
+
+    @pytest.fixture
+    def counted(self):
+        bot = BotFactory(name="Shop")
+        for moment in [
+            utc(2026, 10, 22, 22, 59),  # 23:59 BST on the 22nd: before the days
+            utc(2026, 10, 22, 23, 0),  # midnight BST: the first day
+            utc(2026, 10, 24, 23, 30),  # 00:30 BST on the 25th
+            utc(2026, 10, 25, 23, 30),  # 23:30 GMT, still the 25th
+            utc(2026, 10, 27, 23, 59),  # later today
+            utc(2026, 10, 28, 0, 0),  # midnight GMT: tomorrow
+        ]:
+            FormSubmissionFactory(
+                event__bot=bot, event__handler_name="contact", event__received_at=moment
+            )
+        # 01:59 BST, then 01:30 GMT an hour later: both the 25th.
+        for moment in [utc(2026, 10, 25, 0, 59), utc(2026, 10, 25, 1, 30)]:
+            WebhookEventFactory(bot=bot, status="failed", received_at=moment)
+        WebhookEventFactory(bot=bot, status="rejected", received_at=utc(2026, 10, 26))
+
+    def test_each_count_falls_on_its_local_day(self, counted):
+        data = overview(now=self.NOW, days=5)
+
+        assert [day.isoformat() for day in data.days] == [
+            "2026-10-23",
+            "2026-10-24",
+            "2026-10-25",
+            "2026-10-26",
+            "2026-10-27",
+        ]
+        assert data.submissions == {("Shop", "contact"): [1, 0, 2, 0, 1]}
+        assert data.deliveries["processed"] == [1, 0, 2, 0, 1]
+        assert data.deliveries["failed"] == [0, 0, 2, 0, 0]
+        assert data.deliveries["rejected"] == [0, 0, 0, 1, 0]
+
+    def test_bots_sharing_a_name_share_a_row(self, counted):
+        other = BotFactory(name="Shop")
+        FormSubmissionFactory(
+            event__bot=other,
+            event__handler_name="contact",
+            event__received_at=utc(2026, 10, 24, 9, 0),
+        )
+
+        data = overview(now=self.NOW, days=5)
+
+        assert data.submissions == {("Shop", "contact"): [1, 1, 2, 0, 1]}
+
+    @pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="index-only scans are PostgreSQL's"
+    )
+    def test_the_per_day_counts_read_only_their_index(self, counted):
+        with CaptureQueriesContext(connection) as queries:
+            overview(now=self.NOW, days=5)
+        per_day = [q["sql"] for q in queries if "width_bucket" in q["sql"]]
+        assert len(per_day) == 2
+        with connection.cursor() as cursor:
+            # As on a large table, where reading the index alone is cheapest.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            for sql in per_day:
+                cursor.execute("EXPLAIN " + sql)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                assert "Index Only Scan using" in plan, plan
