@@ -73,19 +73,32 @@ def _in_thread(method: Callable[..., Any], args: tuple[Any, ...]) -> Finished:
     return Finished()
 
 
+#: How long a ``def`` method runs before ``call_within`` takes it to be waiting.
+WAIT_GRACE_SECONDS = 0.01
+
+
 def call_within(
     method: Callable[..., Any],
     *args: Any,
     deadline: float,
     executor: Executor | None,
+    on_wait: Callable[[], None] | None = None,
 ) -> Finished | TimedOut:
     """Run ``method(*args)``, giving up waiting after ``deadline`` seconds.
 
     With no ``executor``, a ``def`` method runs in the calling thread, to its
     end: no deadline, but the caller's database connection and transaction
     (what a test wrapped in a transaction needs).
+
+    ``on_wait`` is called in the calling thread once the method is found
+    waiting: a ``def`` method that has not finished after
+    ``WAIT_GRACE_SECONDS``, an ``async def`` one before it starts (its event
+    loop then runs in the calling thread, where Django's connection can no
+    longer be touched). The dispatcher gives its pooled connection back there.
     """
     if is_async(method):
+        if on_wait is not None:
+            on_wait()
         try:
             asyncio.run(asyncio.wait_for(method(*args), timeout=deadline))
         except TimeoutError:
@@ -100,8 +113,15 @@ def call_within(
             return Finished(error=sys.exc_info())  # type: ignore[arg-type]
         return Finished()
     future = executor.submit(_in_thread, method, args)
+    waited = 0.0
     try:
-        return future.result(timeout=deadline)
+        if on_wait is not None and deadline > WAIT_GRACE_SECONDS:
+            try:
+                return future.result(timeout=WAIT_GRACE_SECONDS)
+            except FutureTimeout:
+                on_wait()
+                waited = WAIT_GRACE_SECONDS
+        return future.result(timeout=deadline - waited)
     except FutureTimeout:
         return TimedOut(late=future)
 

@@ -145,13 +145,13 @@ def handler_run_execute(
     conf = webhook_settings()
     deadline = handler_class.deadline_seconds or conf.handler_deadline_seconds
     response = ResponseBuilder()
-    _pooled_connections_release()
     result = call_within(
         handler_class().handle,
         _handler_request(event, delivery),
         response,
         deadline=deadline,
         executor=_executor(),
+        on_wait=_pooled_connections_release,
     )
     if isinstance(result, TimedOut):
         fallback = ResponseBuilder().add_text(
@@ -212,13 +212,16 @@ def handler_run_execute(
 
 
 def _pooled_connections_release() -> None:
-    """Give this thread's pooled connections back while the handler runs.
+    """Give this thread's pooled connections back while the handler waits.
 
     With ``DJANGO_DB_POOL`` a request holds its connection until it ends;
     a handler waiting on an API would hold it idle all that time, so a pool
-    of a few connections could not serve many waiting handlers. Outside a
-    transaction only; the run is recorded on a connection taken afresh.
-    Persistent connections (no pool) stay open, idle.
+    of a few connections could not serve many waiting handlers. Called by
+    ``call_within`` once the handler is found waiting (a handler that is
+    done within milliseconds keeps the connection, saving a round trip to
+    take it again). Outside a transaction only; the run is then recorded on
+    a connection taken afresh. Persistent connections (no pool) stay open,
+    idle.
     """
     for conn in connections.all(initialized_only=True):
         if (

@@ -94,7 +94,9 @@ DATABASES = {
 # Reuse each connection for a minute (health-checked before reuse): opening a
 # PostgreSQL connection costs more than a whole delivery (see BENCHMARKS.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool(
+    "DJANGO_CONN_HEALTH_CHECKS", default=True
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "DJANGO_DB_POOL", default=True
 ):

@@ -290,7 +290,7 @@ def test_no_connection_is_idle_in_a_transaction_while_a_handler_waits(
 
 
 POOLED_WAIT = """
-import json, sys, wsgiref.util
+import asyncio, json, sys, time, wsgiref.util
 import django
 django.setup()
 from django.db import connection
@@ -305,6 +305,7 @@ class Waits(WebhookHandler):
     name = "waits"
 
     %(kind)s handle(self, request, response):
+        %(wait)s  # on an API, say
         # The request thread's connection is back in the pool by now.
         seen["available"] = connection.pool.get_stats().get("pool_available")
         response.add_text("ok")
@@ -328,8 +329,11 @@ print(json.dumps({"status": statuses[0], "available": seen.get("available")}))
     connection.vendor != "postgresql", reason="the pool is psycopg's (PostgreSQL)"
 )
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("kind", ["def", "async def"])
-def test_a_pooled_connection_goes_back_to_the_pool_while_the_handler_runs(kind):
+@pytest.mark.parametrize(
+    ("kind", "wait"),
+    [("def", "time.sleep(0.1)"), ("async def", "await asyncio.sleep(0.1)")],
+)
+def test_a_pooled_connection_goes_back_to_the_pool_while_the_handler_waits(kind, wait):
     import subprocess
     import sys
 
@@ -338,7 +342,7 @@ def test_a_pooled_connection_goes_back_to_the_pool_while_the_handler_runs(kind):
 
     bot = BotFactory(slug="pooled")
     result = subprocess.run(  # noqa: S603 - our interpreter, our script
-        [sys.executable, "-c", POOLED_WAIT % {"kind": kind}, bot.secret],
+        [sys.executable, "-c", POOLED_WAIT % {"kind": kind, "wait": wait}, bot.secret],
         cwd=ROOT,
         env=clean_env(
             DATABASE_URL=database_url(),
