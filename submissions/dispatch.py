@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from handlers import (
@@ -354,36 +354,42 @@ def handler_run_take_over(
 
     An original still ``received`` with no reply after ``IN_FLIGHT_LEASE_SECONDS``
     (longer than the server's request timeout) was abandoned: its run never
-    committed. One copy takes it over, holding the row lock while it runs, so
-    concurrent copies skip it (and get 409) instead of running it twice.
+    committed. One copy claims it with a conditional UPDATE of ``claimed_at``
+    (committed at once, so no lock is held while the handler runs); a
+    concurrent copy's UPDATE then matches nothing, and it gets 409. A claim
+    is a new lease: if the claiming process dies too, a copy after it takes
+    over again.
     """
     lease = timedelta(seconds=webhook_settings().in_flight_lease_seconds)
-    if original.received_at > timezone.now() - lease:
-        return None
-    with transaction.atomic():
-        locked = (
-            WebhookEvent.objects.select_for_update(skip_locked=True)
-            .select_related("bot")
-            .filter(
+    now = timezone.now()
+    expired = now - lease
+    with transaction.atomic():  # the claim commits before the handler runs
+        claimed = (
+            WebhookEvent.objects.filter(
                 pk=original.pk,
                 status=WebhookEvent.Status.RECEIVED,
                 response_status__isnull=True,
             )
-            .first()
+            .filter(
+                Q(claimed_at__isnull=True, received_at__lte=expired)
+                | Q(claimed_at__lte=expired)
+            )
+            .update(claimed_at=now)
         )
-        if locked is None:
-            return None
-        logger.warning(
-            "taking over event %s, abandoned in flight",
-            locked.pk,
-            extra={"event_id": locked.pk},
-        )
-        return handler_run_execute(
-            event=locked,
-            delivery=delivery,
-            respond=respond,
-            response_duration_from=response_duration_from,
-        )
+    if not claimed:
+        return None
+    event = WebhookEvent.objects.select_related("bot").get(pk=original.pk)
+    logger.warning(
+        "taking over event %s, abandoned in flight",
+        event.pk,
+        extra={"event_id": event.pk},
+    )
+    return handler_run_execute(
+        event=event,
+        delivery=delivery,
+        respond=respond,
+        response_duration_from=response_duration_from,
+    )
 
 
 def _handler_request(event: WebhookEvent, delivery: Delivery) -> WebhookRequest:

@@ -102,6 +102,12 @@ class WebhookEvent(models.Model):
         help_text="A refused token's header and claims, decoded without "
         "verification (never its signature), to diagnose a connection.",
     )
+    claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a copy of this delivery took over its run, its first "
+        "process having died; a new lease starts then.",
+    )
     erased_at = models.DateTimeField(
         null=True,
         blank=True,

@@ -195,6 +195,70 @@ def test_an_abandoned_original_is_taken_over_by_its_next_copy(deliver, bot, sett
     assert HandlerRun.objects.count() == 1
 
 
+def _abandoned(bot, *, seconds_ago: float, claimed_seconds_ago: float | None = None):
+    now = timezone.now()
+    return WebhookEvent.objects.create(
+        bot=bot,
+        handler_name="save-form",
+        delivery_id="delivery-7",
+        payload=PAYLOAD,
+        received_at=now - timedelta(seconds=seconds_ago),
+        claimed_at=None
+        if claimed_seconds_ago is None
+        else now - timedelta(seconds=claimed_seconds_ago),
+    )
+
+
+def test_a_take_over_claims_the_original_with_a_new_lease(deliver, bot, settings):
+    settings.WEBHOOKS = {"IN_FLIGHT_LEASE_SECONDS": 60}
+    original = _abandoned(bot, seconds_ago=61)
+    before = timezone.now()
+    assert deliver(PAYLOAD).status_code == 200
+    original.refresh_from_db()
+    assert original.claimed_at >= before
+
+
+def test_a_recent_claim_is_respected_a_stale_one_taken_over_again(
+    deliver, bot, settings
+):
+    settings.WEBHOOKS = {"IN_FLIGHT_LEASE_SECONDS": 60}
+    # Claimed 10 s ago by a copy whose process may still be running it.
+    original = _abandoned(bot, seconds_ago=300, claimed_seconds_ago=10)
+    response = deliver(PAYLOAD)
+    assert response.status_code == 409
+    assert response.json()["error"] == "delivery_in_progress"
+    assert not original.runs.exists()
+    # That copy's process died too: after its lease, the next copy runs it.
+    WebhookEvent.objects.filter(pk=original.pk).update(
+        claimed_at=timezone.now() - timedelta(seconds=61)
+    )
+    assert deliver(PAYLOAD).status_code == 200
+    original.refresh_from_db()
+    assert (original.status, original.runs.count()) == ("processed", 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_is_open_while_a_taken_over_handler_runs(
+    deliver, bot, settings, handler_registry
+):
+    seen = []
+
+    handler_registry._registry.pop("save-form")
+
+    @register
+    class Looks(WebhookHandler):
+        name = "save-form"
+
+        def handle(self, request, response):
+            seen.append(connection.in_atomic_block)
+            response.add_text("ok")
+
+    settings.WEBHOOKS = {"IN_FLIGHT_LEASE_SECONDS": 60, "HANDLER_THREADS": 0}
+    _abandoned(bot, seconds_ago=61)
+    assert deliver(PAYLOAD).status_code == 200
+    assert seen == [False]  # no row lock held across the handler
+
+
 def test_a_run_and_its_status_commit_together(deliver, handler_registry, monkeypatch):
     @register
     class Writes(WebhookHandler):
