@@ -3,10 +3,13 @@
     .venv/bin/python bench/run_all.py [--quick]
 
 1. ``bench/intake.py``: intake vs floor under gunicorn at 1, 16 and 64
-   connections (3 runs of 10 s each, medians).
-2. ``bench/export.py``: ``export_submissions``, CSV at 10k, 100k and 1M
-   submissions, XLSX at 10k and 100k (3 runs each).
-3. ``bench/admin_pages.py``: admin changelists at a million events (7 runs).
+   connections (3 runs of 10 s each, medians), with CPU per request.
+2. ``bench/slow.py``: handlers that wait 200 ms, sync and async, at 16 and
+   64 connections, with PostgreSQL's connections sampled.
+3. ``bench/export.py``: ``export_submissions``, CSV and XLSX at 10k, 100k
+   and 1M submissions (3 runs each).
+4. ``bench/admin_pages.py``: admin changelists and console pages at a
+   million events (7 runs).
 
 The seeded databases (``webhooks_bench_10k``, ``_100k``, ``_1m``) are kept
 between runs when their counts are right, so only the first run pays for
@@ -37,13 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         steps = [
             ("intake", ["--runs", "1", "--duration", "3"]),
+            ("slow", ["--runs", "1", "--duration", "3"]),
             ("export", ["--sizes", "10000,100000", "--runs", "1"]),
             ("admin_pages", ["--runs", "2", "--submissions", "100000"]),
         ]
     else:
         steps = [
             ("intake", ["--runs", "3", "--duration", "10"]),
-            ("export", ["--runs", "3"]),
+            ("slow", ["--runs", "3", "--duration", "10"]),
+            ("export", ["--runs", "3", "--xlsx-sizes", "10000,100000,1000000"]),
             ("admin_pages", ["--runs", "7"]),
         ]
     failed = []
