@@ -182,7 +182,11 @@ class Gunicorn:
         conn_max_age: int | None,
         log_path: Path,
         settings_module: str = "bench.settings",
+        python: str = sys.executable,
+        app: str | None = None,
     ):
+        """``python`` and ``app`` (a WSGI path, over the config's ``wsgi_app``)
+        serve another project with the same ``gunicorn.conf.py``: the peer."""
         self.port = port
         self.workers = workers
         self.log_path = log_path
@@ -199,7 +203,14 @@ class Gunicorn:
             env["DJANGO_CONN_MAX_AGE"] = str(conn_max_age)
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                *([app] if app else []),
+            ],
             cwd=ROOT,
             env=env,
             stdout=self._log,
