@@ -4,9 +4,12 @@
 
 1. ``bench/intake.py``: intake vs floor under gunicorn at 1, 16 and 64
    connections (3 runs of 10 s each, medians).
-2. ``bench/export.py``: ``export_submissions``, CSV at 10k, 100k and 1M
+2. ``bench/peer.py``: our intake beside dj-stripe's webhook view at 16
+   connections (3 runs of 10 s, medians): throughput and CPU per request,
+   as ratios. The first run builds the peer's venv.
+3. ``bench/export.py``: ``export_submissions``, CSV at 10k, 100k and 1M
    submissions, XLSX at 10k and 100k (3 runs each).
-3. ``bench/admin_pages.py``: admin changelists at a million events (7 runs).
+4. ``bench/admin_pages.py``: admin changelists at a million events (7 runs).
 
 The seeded databases (``webhooks_bench_10k``, ``_100k``, ``_1m``) are kept
 between runs when their counts are right, so only the first run pays for
@@ -37,12 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         steps = [
             ("intake", ["--runs", "1", "--duration", "3"]),
+            ("peer", ["--runs", "1", "--duration", "3"]),
             ("export", ["--sizes", "10000,100000", "--runs", "1"]),
             ("admin_pages", ["--runs", "2", "--submissions", "100000"]),
         ]
     else:
         steps = [
             ("intake", ["--runs", "3", "--duration", "10"]),
+            ("peer", ["--runs", "3", "--duration", "10"]),
             ("export", ["--runs", "3"]),
             ("admin_pages", ["--runs", "7"]),
         ]
