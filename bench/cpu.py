@@ -10,7 +10,9 @@ subtracted, are that run's CPU.
 
 ``postgres_pid()`` finds the PostgreSQL server's postmaster on this machine,
 so the database's share (its backends, the WAL writer, the checkpointer) is
-measured the same way.
+measured the same way: every database's, so another client of the same
+server counts too. ``machine_busy()`` is the whole machine's CPU time, to
+tell how much of it others used during a run.
 """
 
 from __future__ import annotations
@@ -84,6 +86,15 @@ def postgres_pid() -> int | None:
         if s.name in ("postgres", "postmaster") and s.ppid not in postgres
     ]
     return roots[0] if len(roots) == 1 else None
+
+
+def machine_busy() -> float:
+    """CPU seconds all CPUs have spent busy since boot (``/proc/stat``: user,
+    nice, system, irq, softirq; not idle, iowait or steal). Less what a run
+    measured of its own, this is what everything else on the machine used."""
+    fields = (PROC / "stat").read_text().split("\n", 1)[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / TICKS
 
 
 class CpuMeter:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from bench.cpu import CpuMeter, postgres_pid, tree_cpu
+from bench.cpu import CpuMeter, machine_busy, postgres_pid, tree_cpu
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
 
@@ -64,3 +64,11 @@ def test_postgres_pid_finds_the_running_server():
     with open(f"/proc/{pid}/comm") as comm:
         assert comm.read().strip() in ("postgres", "postmaster")
     assert tree_cpu(pid) > 0
+
+
+def test_machine_busy_counts_this_process_burning():
+    before = machine_busy()
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    assert machine_busy() - before >= 0.25
