@@ -22,7 +22,9 @@
    for ``--duration`` seconds, ours and theirs alternately (the order swaps
    each run). Around each, ``bench/cpu.py`` reads the CPU of that server's
    process tree and of PostgreSQL: CPU per request is that over the requests
-   the run completed.
+   the run completed. The machine's busy time less those and wrk's is what
+   everything else used ("others", as a share of the machine): near zero
+   on a quiet machine.
 6. Reports medians per target and level, the ratios ours/theirs of
    throughput and of CPU per request, and checks: every event of ours is
    ``processed`` (but the readiness probe's GETs, rejected with 405), at
@@ -41,6 +43,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -61,7 +64,7 @@ from bench.common import (
     say,
     write_results,
 )
-from bench.cpu import CpuMeter, postgres_pid
+from bench.cpu import CpuMeter, machine_busy, postgres_pid
 from bench.intake import (
     HANDLER,
     INTAKE_PATH,
@@ -177,6 +180,7 @@ class Target:
             ("Stripe-Signature", "") if self.stripe else ("Authorization", "Bearer ")
         )
         meter = CpuMeter(server=self.server.process.pid, postgres=postgres_pid())
+        busy, children = machine_busy(), _children_cpu()
         meter.start()
         measured = wrk_run(
             port=self.server.port,
@@ -188,14 +192,25 @@ class Target:
             prefix=header[1],
         )
         cpu = meter.stop()
-        measured["cpu_s"] = cpu
+        busy, wrk = machine_busy() - busy, _children_cpu() - children
         done = max(measured["requests"], 1)
         measured["cpu_ms_per_request"] = {
             "server": round(cpu["server"] * 1000 / done, 3),
             "postgres": round(cpu.get("postgres", 0.0) * 1000 / done, 3),
             "total": round(sum(cpu.values()) * 1000 / done, 3),
         }
+        # What the rest of the machine used meanwhile: near 0 on a quiet one.
+        others = busy - sum(cpu.values()) - wrk
+        cpu.update(wrk=round(wrk, 3), machine=round(busy, 3), others=round(others, 3))
+        measured["cpu_s"] = cpu
+        measured["others_share"] = round(others / (duration * (os.cpu_count() or 1)), 3)
         return measured
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (wrk, once it ran)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -204,13 +219,15 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         part: median([r["cpu_ms_per_request"][part] for r in runs])
         for part in ("server", "postgres", "total")
     }
+    out["others_share"] = median([r["others_share"] for r in runs])
     return out
 
 
 def table(levels: dict[str, Any]) -> list[str]:
     lines = [
         f"{'conns':>5}  {'target':<9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'errors':>6}  {'CPU ms/req: server':>18} {'pg':>5} {'total':>6}"
+        f"{'errors':>6}  {'CPU ms/req: server':>18} {'pg':>5} {'total':>6} "
+        f"{'others':>6}"
     ]
     for level, by_target in levels.items():
         for name in (OURS, THEIRS):
@@ -219,7 +236,8 @@ def table(levels: dict[str, Any]) -> list[str]:
             lines.append(
                 f"{level:>5}  {name:<9} {s['rps']:>8.1f} {s['p50_ms']:>7.1f} "
                 f"{s['p99_ms']:>7.1f} {s['errors']:>6}  {cpu['server']:>18.2f} "
-                f"{cpu['postgres']:>5.2f} {cpu['total']:>6.2f}"
+                f"{cpu['postgres']:>5.2f} {cpu['total']:>6.2f} "
+                f"{s['others_share']:>6.0%}"
             )
         lines.append(
             f"{level:>5}  ours/dj-stripe: throughput {by_target['throughput_ratio']:.2f}x "
@@ -327,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"  run {run + 1}/{args.runs} c={level:<3} {target.name:<9} "
                         f"{measured['rps']:>7.1f} req/s  p99 {measured['p99_ms']:.1f} ms  "
                         f"errors {measured['errors']}  "
-                        f"CPU {measured['cpu_ms_per_request']['total']:.2f} ms/req"
+                        f"CPU {measured['cpu_ms_per_request']['total']:.2f} ms/req  "
+                        f"others {measured['others_share']:.0%} of the machine"
                     )
     finally:
         for server in servers.values():
