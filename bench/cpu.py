@@ -14,7 +14,8 @@ measured the same way. On a machine where other programs use the same
 server, ``PostgresBackends(url)`` is the fairer reading: only the backends
 connected to the benchmark's database (the reader's own excluded) and the
 server's WAL writer, checkpointer and background writer, which every
-commit wakes.
+commit wakes. ``machine_busy()`` is the whole machine's CPU time, to tell
+how much of it others used during a run.
 """
 
 from __future__ import annotations
@@ -88,6 +89,15 @@ def postgres_pid() -> int | None:
         if s.name in ("postgres", "postmaster") and s.ppid not in postgres
     ]
     return roots[0] if len(roots) == 1 else None
+
+
+def machine_busy() -> float:
+    """CPU seconds all CPUs have spent busy since boot (``/proc/stat``: user,
+    nice, system, irq, softirq; not idle, iowait or steal). Less what a run
+    measured of its own, this is what everything else on the machine used."""
+    fields = (PROC / "stat").read_text().split("\n", 1)[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / TICKS
 
 
 def own_cpu(pids: list[int]) -> dict[int, float]:

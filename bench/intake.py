@@ -67,6 +67,31 @@ LUA = ROOT / "bench" / "wrk_post.lua"
 PER_SECOND_CEILING = 800
 
 
+def intake_prepare(url: str) -> str:
+    """Recreate and migrate ``url``'s database and create the bot; its secret.
+
+    Leaves Django set up on ``url`` (for ``stored_statuses``)."""
+    database_recreate(url)
+    manage(url, "migrate", "--noinput")
+    django_setup(url)
+    from django.db import connection
+
+    from submissions.models import Bot
+
+    bot = Bot.objects.create(name="Bench", slug=BOT_SLUG)
+    connection.close()
+    return bot.secret
+
+
+def stored_statuses() -> dict[str, int]:
+    """The stored events, counted by status."""
+    from django.db.models import Count
+
+    from submissions.models import WebhookEvent
+
+    return dict(WebhookEvent.objects.values_list("status").annotate(n=Count("id")))
+
+
 def wrk_binary() -> str:
     found = shutil.which("wrk")
     if found is None:
@@ -88,8 +113,17 @@ def deliveries_write(
 
 
 def wrk_run(
-    *, port: int, path: str, deliveries: Path, connections: int, duration: int
+    *,
+    port: int,
+    path: str,
+    deliveries: Path,
+    connections: int,
+    duration: int,
+    header: str = "Authorization",
+    prefix: str = "Bearer ",
 ) -> dict[str, Any]:
+    """``wrk`` posting ``deliveries`` (``<credential>\t<body>`` lines), each
+    line's credential sent as ``header: <prefix><credential>``."""
     threads = min(connections, 2)
     result = subprocess.run(  # noqa: S603 - wrk from the system, our own script
         [
@@ -106,6 +140,8 @@ def wrk_run(
             path,
             str(deliveries),
             str(threads),
+            header,
+            prefix,
         ],
         capture_output=True,
         text=True,
@@ -235,16 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     levels = [int(n) for n in args.levels.split(",")]
     wrk_binary()
-    database_recreate(args.database_url)
-    manage(args.database_url, "migrate", "--noinput")
-    django_setup(args.database_url)
-    from django.db import connection
-    from django.db.models import Count
-
-    from submissions.models import Bot, WebhookEvent
-
-    bot = Bot.objects.create(name="Bench", slug=BOT_SLUG)
-    connection.close()
+    secret = intake_prepare(args.database_url)
     work = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     server = Gunicorn(
         database_url=args.database_url,
@@ -265,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         deliveries_write(
             warm,
             count=2000,
-            secret=bot.secret,
+            secret=secret,
             tag="warm",
         )
         for path in (INTAKE_PATH, FLOOR_PATH):  # fill caches, open connections
@@ -281,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                 deliveries_write(
                     file,
                     count=count,
-                    secret=bot.secret,
+                    secret=secret,
                     tag=f"r{run}c{level}",
                 )
                 for target, path in (("intake", INTAKE_PATH), ("floor", FLOOR_PATH)):
@@ -302,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
     finally:
         server.stop()
-    statuses = dict(WebhookEvent.objects.values_list("status").annotate(n=Count("id")))
+    statuses = stored_statuses()
     levels_out: dict[str, Any] = {}
     for level, by_target in results.items():
         intake, floor = summarise(by_target["intake"]), summarise(by_target["floor"])

@@ -6,11 +6,14 @@
    connections (3 runs of 10 s each, medians), with CPU per request.
 2. ``bench/slow.py``: handlers that wait 200 ms, sync and async, at 16 and
    64 connections, with PostgreSQL's connections sampled.
-   ``bench/memory.py``: what a worker restart costs, and a worker's memory
+3. ``bench/memory.py``: what a worker restart costs, and a worker's memory
    over a minute of deliveries with recycling off.
-3. ``bench/export.py``: ``export_submissions``, CSV and XLSX at 10k, 100k
+4. ``bench/peer.py``: our intake beside dj-stripe's webhook view at 16
+   connections (3 runs of 10 s, medians): throughput and CPU per request,
+   as ratios. The first run builds the peer's venv.
+5. ``bench/export.py``: ``export_submissions``, CSV and XLSX at 10k, 100k
    and 1M submissions (3 runs each).
-4. ``bench/admin_pages.py``: admin changelists and console pages at a
+6. ``bench/admin_pages.py``: admin changelists and console pages at a
    million events (7 runs).
 
 The seeded databases (``webhooks_bench_10k``, ``_100k``, ``_1m``) are kept
@@ -44,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             ("intake", ["--runs", "1", "--duration", "3"]),
             ("slow", ["--runs", "1", "--duration", "3"]),
             ("memory", ["--duration", "10"]),
+            ("peer", ["--runs", "1", "--duration", "3"]),
             ("export", ["--sizes", "10000,100000", "--runs", "1"]),
             ("admin_pages", ["--runs", "2", "--submissions", "100000"]),
         ]
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             ("intake", ["--runs", "3", "--duration", "10"]),
             ("slow", ["--runs", "3", "--duration", "10"]),
             ("memory", ["--duration", "60"]),
+            ("peer", ["--runs", "3", "--duration", "10"]),
             ("export", ["--runs", "3", "--xlsx-sizes", "10000,100000,1000000"]),
             ("admin_pages", ["--runs", "7"]),
         ]

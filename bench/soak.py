@@ -183,13 +183,18 @@ class Gunicorn:
         log_path: Path,
         settings_module: str = "bench.settings",
         extra_env: dict[str, str] | None = None,
+        python: str = sys.executable,
+        app: str | None = None,
     ):
         """``workers`` None: gunicorn.conf.py's default (counted once it is up).
 
         The serving knobs not given in ``extra_env`` are gunicorn.conf.py's
         and the settings' defaults, whatever this process's environment says.
+        ``python`` and ``app`` (a WSGI path, over the config's ``wsgi_app``)
+        serve another project with the same ``gunicorn.conf.py``: the peer.
         """
         self.port = port
+        self.database_url = database_url
         self.workers = workers or 0
         self.log_path = log_path
         env = {
@@ -212,7 +217,14 @@ class Gunicorn:
             env["DJANGO_CONN_MAX_AGE"] = str(conn_max_age)
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                *([app] if app else []),
+            ],
             cwd=ROOT,
             env=env,
             stdout=self._log,

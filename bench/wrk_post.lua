@@ -3,7 +3,10 @@
 --   wrk -t T -c C -d 10s -s bench/wrk_post.lua http://127.0.0.1:PORT \
 --       -- /webhooks/bench/ deliveries.tsv T
 --
--- deliveries.tsv: one "<jwt>\t<json body>" per line. A thread that runs out
+-- deliveries.tsv: one "<jwt>\t<json body>" per line. Two optional arguments
+-- after T name another header for the first column and its prefix
+-- (default "Authorization" and "Bearer "): bench/peer.py sends
+-- "Stripe-Signature" with none. A thread that runs out
 -- of lines starts again (the server then sees copies); `wrapped` says so.
 -- done() prints one JSON line for bench/intake.py.
 
@@ -18,6 +21,7 @@ end
 
 function init(args)
   local path, file, nthreads = args[1], args[2], tonumber(args[3])
+  local header, prefix = args[4] or "Authorization", args[5] or "Bearer "
   requests_ = {}
   local i = 0
   for line in io.lines(file) do
@@ -25,7 +29,7 @@ function init(args)
       local tab = line:find("\t", 1, true)
       local headers = {
         ["Content-Type"] = "application/json",
-        ["Authorization"] = "Bearer " .. line:sub(1, tab - 1),
+        [header] = prefix .. line:sub(1, tab - 1),
       }
       table.insert(requests_, wrk.format("POST", path, headers, line:sub(tab + 1)))
     end

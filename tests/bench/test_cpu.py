@@ -6,7 +6,13 @@ import subprocess
 import sys
 import time
 
-from bench.cpu import CpuMeter, PostgresBackends, postgres_pid, tree_cpu
+from bench.cpu import (
+    CpuMeter,
+    PostgresBackends,
+    machine_busy,
+    postgres_pid,
+    tree_cpu,
+)
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
 
@@ -80,3 +86,11 @@ def test_postgres_backends_are_those_of_one_database():
         # Work in that backend shows in the reading.
         other.execute("SELECT count(*) FROM generate_series(1, 3000000)").fetchone()
         assert meter.stop()["pg"] > 0.05
+
+
+def test_machine_busy_counts_this_process_burning():
+    before = machine_busy()
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    assert machine_busy() - before >= 0.25
