@@ -202,6 +202,10 @@ class Target:
             "postgres": round(cpu.get("postgres", 0.0) * 1000 / done, 3),
             "total": round(sum(cpu.values()) * 1000 / done, 3),
         }
+        # The keys bench/intake.py's summarise() reads.
+        measured["cpu_ms"] = measured["cpu_ms_per_request"]["total"]
+        measured["cpu_ms_server"] = measured["cpu_ms_per_request"]["server"]
+        measured["cpu_ms_postgres"] = measured["cpu_ms_per_request"]["postgres"]
         # What the rest of the machine used meanwhile: near 0 on a quiet one.
         others = busy - sum(cpu.values()) - wrk
         cpu.update(wrk=round(wrk, 3), machine=round(busy, 3), others=round(others, 3))
