@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     peer_check = peer_seed(peer_url, "check")
     api_requests = (work / "djstripe.log").read_text().count(STRIPE_REQUEST_LOG)
     restarts = {
-        name: server.log_path.read_text().count("Booting worker") - args.workers
+        name: server.log_path.read_text().count("Booting worker") - server.workers
         for name, server in servers.items()
     }
     peer_sql = peer_seed(peer_url, "sql")
