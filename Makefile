@@ -46,7 +46,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # `make bench`: every figure in BENCHMARKS.md (PostgreSQL at
-# postgres@127.0.0.1:5432; databases named *bench*; ~10 min, more the first
+# postgres@127.0.0.1:5432; databases named *bench*; ~20 min, more the first
 # time while it seeds a million events). Installs Debian's wrk if missing.
 .PHONY: bench bench-quick
 bench: venv-dev

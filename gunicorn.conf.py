@@ -58,10 +58,9 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
 
 # Recycling workers bounds the damage of a slow leak (in a handler's code,
 # say); the jitter keeps them from all restarting at the same moment. A
-# restart costs about 0.25 s of CPU (loading Django): every 1,000 requests
-# that was a tenth of the intake's CPU, every 20,000 it is 0.5 %. The
-# project's own code does not leak: a worker's memory stayed flat over
-# 16,000 deliveries with recycling off (BENCHMARKS.md).
+# restart costs about 0.4 s of CPU (loading Django): every 1,000 requests
+# that was a tenth of the intake's CPU, every 20,000 it is under 1 %
+# (bench/memory.py, BENCHMARKS.md "Worker recycling").
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 20000))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 2000))
 
@@ -71,7 +70,7 @@ def post_worker_init(worker):
 
     Everything imported so far lives as long as the process; ``gc.freeze()``
     moves it to a generation no collection walks, so each full collection
-    looks only at what requests made (GC time per delivery 0.34 -> 0.08 ms).
+    looks only at what requests made.
     """
     gc.freeze()
 
