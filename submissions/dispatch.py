@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -289,10 +289,22 @@ def _record_late(
         + (f" {fields['message']}" if verb == "failed" else "")
     )
     try:
-        handler_run_record_late(run_id=run_id, **fields)
+        for pause in LATE_RECORD_RETRIES:
+            try:
+                handler_run_record_late(run_id=run_id, **fields)
+                break
+            except OperationalError:  # SQLite busy or locked for a moment
+                if pause is None:
+                    raise
+                time.sleep(pause)
     finally:
         if threading.get_ident() != caller:
             connections.close_all()  # the handler thread's connection
+
+
+#: Pauses before trying a late record again; it is written by a handler
+#: thread while requests write too (None: give up and log).
+LATE_RECORD_RETRIES = (0.1, 0.3, 1.0, None)
 
 
 def _run_record(
