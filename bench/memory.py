@@ -37,16 +37,19 @@ if __package__ in (None, ""):
 
 from bench.common import (
     ROOT,
-    database_recreate,
     database_url,
-    django_setup,
-    manage,
     median,
     say,
     write_results,
 )
 from bench.cpu import tree_cpu
-from bench.intake import INTAKE_PATH, deliveries_write, wrk_binary, wrk_run
+from bench.intake import (
+    INTAKE_PATH,
+    deliveries_write,
+    intake_prepare,
+    wrk_binary,
+    wrk_run,
+)
 from bench.soak import Gunicorn, free_port
 
 
@@ -80,15 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=database_url("webhooks_bench_memory"))
     args = parser.parse_args(argv)
     wrk_binary()
-    database_recreate(args.database_url)
-    manage(args.database_url, "migrate", "--noinput")
-    django_setup(args.database_url)
-    from django.db import connection
-
-    from submissions.models import Bot
-
-    bot = Bot.objects.create(name="Bench", slug="bench")
-    connection.close()
+    secret = intake_prepare(args.database_url)
     work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     server = Gunicorn(
         database_url=args.database_url,
@@ -105,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"worker start: {', '.join(f'{c:.3f}' for c in costs)} CPU s")
         (worker,) = server.worker_pids()
         file = work / "deliveries.tsv"
-        deliveries_write(
-            file, count=800 * args.duration, secret=bot.secret, tag="memory"
-        )
+        deliveries_write(file, count=800 * args.duration, secret=secret, tag="memory")
         stop = threading.Event()
 
         def sample() -> None:

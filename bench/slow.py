@@ -40,16 +40,20 @@ if __package__ in (None, ""):
 
 from bench.common import (
     ROOT,
-    database_recreate,
     database_url,
-    django_setup,
-    manage,
     median,
     say,
     write_results,
 )
 from bench.cpu import CpuMeter, PostgresBackends
-from bench.intake import INTAKE_PATH, deliveries_write, measured_run, wrk_binary
+from bench.intake import (
+    INTAKE_PATH,
+    deliveries_write,
+    intake_prepare,
+    measured_run,
+    stored_statuses,
+    wrk_binary,
+)
 from bench.soak import Gunicorn, free_port
 from bench.webhook_handlers import WAIT_SECONDS
 
@@ -189,16 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     levels = [int(n) for n in args.levels.split(",")]
     wrk_binary()
-    database_recreate(args.database_url)
-    manage(args.database_url, "migrate", "--noinput")
-    django_setup(args.database_url)
-    from django.db import connection
-    from django.db.models import Count
-
-    from submissions.models import Bot, WebhookEvent
-
-    bot = Bot.objects.create(name="Bench", slug="bench")
-    connection.close()
+    secret = intake_prepare(args.database_url)
     work = Path(tempfile.mkdtemp(prefix="bench-slow-"))
     extra_env = dict(item.split("=", 1) for item in args.env)
     server = Gunicorn(
@@ -221,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         warm = work / "warm.tsv"
         for kind, handler in HANDLERS.items():
             deliveries_write(
-                warm, count=400, secret=bot.secret, tag=f"warm-{kind}", handler=handler
+                warm, count=400, secret=secret, tag=f"warm-{kind}", handler=handler
             )
             measured_run(
                 meter=meter,
@@ -239,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                     deliveries_write(
                         file,
                         count=int(ceiling * args.duration * 1.2) + 100,
-                        secret=bot.secret,
+                        secret=secret,
                         tag=f"r{run}{kind}c{level}",
                         handler=handler,
                     )
@@ -263,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
     finally:
         server.stop()
-    statuses = dict(WebhookEvent.objects.values_list("status").annotate(n=Count("id")))
+    statuses = stored_statuses()
     results: dict[str, Any] = {}
     for kind, by_level in runs.items():
         results[kind] = {}

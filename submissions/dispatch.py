@@ -375,19 +375,18 @@ def handler_run_take_over(
     lease = timedelta(seconds=webhook_settings().in_flight_lease_seconds)
     now = timezone.now()
     expired = now - lease
-    with transaction.atomic():  # the claim commits before the handler runs
-        claimed = (
-            WebhookEvent.objects.filter(
-                pk=original.pk,
-                status=WebhookEvent.Status.RECEIVED,
-                response_status__isnull=True,
-            )
-            .filter(
-                Q(claimed_at__isnull=True, received_at__lte=expired)
-                | Q(claimed_at__lte=expired)
-            )
-            .update(claimed_at=now)
+    claimed = (  # one autocommitted UPDATE: committed before the handler runs
+        WebhookEvent.objects.filter(
+            pk=original.pk,
+            status=WebhookEvent.Status.RECEIVED,
+            response_status__isnull=True,
         )
+        .filter(
+            Q(claimed_at__isnull=True, received_at__lte=expired)
+            | Q(claimed_at__lte=expired)
+        )
+        .update(claimed_at=now)
+    )
     if not claimed:
         return None
     event = WebhookEvent.objects.select_related("bot").get(pk=original.pk)

@@ -221,7 +221,7 @@ def _delivery_insert(
         ]
         final += ", (SELECT id FROM s)"
     with _savepoint_if_nested():
-        row = statements.run(clauses, (final, ()))
+        row = statements.run(clauses, final)
     _saved(event, row[0])
     if submission is not None:
         submission.event = event
@@ -321,7 +321,7 @@ def handler_run_record(
                     ("r", statements.insert_sql([run], returning=True)),
                     ("u", statements.update_sql(WebhookEvent, event.pk, fields)),
                 ],
-                ("SELECT id FROM r", ()),
+                "SELECT id FROM r",
             )
         _saved(run, row[0])
     else:

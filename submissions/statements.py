@@ -148,16 +148,18 @@ def update_sql(
 
 def run(
     clauses: Sequence[tuple[str, tuple[str, tuple[Any, ...]]]],
-    final: tuple[str, tuple[Any, ...]],
+    final: str,
     *,
     using: str = "default",
 ) -> tuple[Any, ...]:
-    """``WITH name AS (sql), ... <final>``: one statement; returns its one row."""
+    """``WITH name AS (sql), ... <final>``: one statement; returns its one row.
+
+    ``final`` is a parameterless ``SELECT`` of what the clauses returned."""
     parts, params = [], []
     for name, (sql, clause_params) in clauses:
         parts.append(f"{name} AS ({sql})")
         params.extend(clause_params)
-    sql = f"WITH {', '.join(parts)} {final[0]}"
+    sql = f"WITH {', '.join(parts)} {final}"
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, (*params, *final[1]))
+        cursor.execute(sql, params)
         return cursor.fetchone()
