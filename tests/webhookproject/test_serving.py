@@ -392,9 +392,18 @@ def test_whitenoise_serves_the_admin_assets_under_hashed_names(
         ]
 
     css_path = stylesheet[1].decode()
-    log = server_log(
-        tmp_path, port, until=lambda lines: any(css_path in m for m in access(lines))
-    )
+
+    def logged(lines: list[dict]) -> bool:
+        # Threads write access lines in the order they finish, not the order
+        # the requests came: wait for every line looked for below.
+        messages = access(lines)
+        return (
+            any('"GET /admin/login/ HTTP/1.1" 200' in m for m in messages)
+            and any(f'"GET {css_path} HTTP/1.1" 200' in m for m in messages)
+            and any(line["logger"] == "gunicorn.error" for line in lines)
+        )
+
+    log = server_log(tmp_path, port, until=logged)
     assert any('"GET /admin/login/ HTTP/1.1" 200' in m for m in access(log))
     assert any(f'"GET {css_path} HTTP/1.1" 200' in m for m in access(log))
     assert any(line["logger"] == "gunicorn.error" for line in log)
