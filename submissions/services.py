@@ -217,7 +217,12 @@ def _delivery_insert(
             answer.submission_id = statements.id_of("s")
         clauses += [
             ("s", statements.insert_sql([submission], returning=True)),
-            ("a", statements.insert_sql(answers, returning=False)),
+            (
+                "a",
+                statements.insert_rows_sql(answers)
+                if len(answers) > statements.UNNEST_ABOVE
+                else statements.insert_sql(answers, returning=False),
+            ),
         ]
         final += ", (SELECT id FROM s)"
     with _savepoint_if_nested():
