@@ -53,3 +53,15 @@ class WaitAsync(WebhookHandler):
     async def handle(self, request: WebhookRequest, response: ResponseBuilder) -> None:
         await asyncio.sleep(WAIT_SECONDS)
         response.add_text("Looked it up.")
+
+
+@register
+class WaitForCopies(WebhookHandler):
+    """Keeps a delivery in flight while its copies arrive (tests/submissions/test_copies.py)."""
+
+    name = "bench-wait-300ms"
+    verbose_name = "Bench: waits 300 ms, then replies with the delivery id"
+
+    def handle(self, request: WebhookRequest, response: ResponseBuilder) -> None:
+        time.sleep(0.3)
+        response.add_text(f"Done with {request.delivery_id}.")

@@ -143,7 +143,7 @@ def handler_run_execute(
         )
 
     conf = webhook_settings()
-    deadline = handler_class.deadline_seconds or conf.handler_deadline_seconds
+    deadline = _deadline_seconds(handler_class)
     response = ResponseBuilder()
     result = call_within(
         handler_class().handle,
@@ -209,6 +209,58 @@ def handler_run_execute(
     with transaction.atomic():  # the follow-up is queued only with the run
         follow_up_enqueue(event=event)
         return record(succeeded)
+
+
+def _deadline_seconds(handler_class: type[Any] | None) -> float:
+    """The handler's own deadline, or the project's."""
+    own = getattr(handler_class, "deadline_seconds", None)
+    return own or webhook_settings().handler_deadline_seconds
+
+
+#: A copy waiting for its original's reply reads it again after these pauses
+#: (seconds), the last repeated until the wait ends.
+REPLY_POLL_PAUSES = (0.02, 0.05, 0.1, 0.2)
+#: Beyond the handler's deadline, the time an original's run takes to be
+#: recorded: a copy waits for that too before it gives up.
+RECORD_GRACE_SECONDS = 1.0
+
+
+def webhook_event_reply_await(
+    *, original: WebhookEvent
+) -> tuple[int, dict[str, Any]] | None:
+    """The reply ``original`` was sent, once its run (in flight elsewhere) records it.
+
+    Read again at short, growing intervals until the original's handler
+    deadline has passed since it was received (plus ``RECORD_GRACE_SECONDS``);
+    None if it had not answered by then. Between reads the pooled
+    connection goes back to the pool and no transaction or lock is held
+    (each read is one autocommitted ``SELECT``), so waiting copies cost the
+    database nothing but those reads.
+    """
+    try:
+        handler_class = registry.get(original.handler_name)
+    except HandlerNotFound:
+        handler_class = None
+    deadline = _deadline_seconds(handler_class) + RECORD_GRACE_SECONDS
+    waited_since = original.received_at or timezone.now()
+    remaining = deadline - (timezone.now() - waited_since).total_seconds()
+    until = time.monotonic() + min(max(remaining, 0.0), deadline)
+    pauses = iter(REPLY_POLL_PAUSES)
+    pause = REPLY_POLL_PAUSES[0]
+    while True:
+        row = (
+            WebhookEvent.objects.filter(pk=original.pk)
+            .values_list("response_status", "response_body")
+            .first()
+        )
+        if row is not None and row[0] is not None:
+            return row[0], row[1]
+        now = time.monotonic()
+        if now >= until:
+            return None
+        _pooled_connections_release()
+        time.sleep(min(pause, until - now))
+        pause = next(pauses, pause)
 
 
 def _pooled_connections_release() -> None:

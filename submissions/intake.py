@@ -8,8 +8,9 @@
 4. body not a JSON object, bad fields  -> 400 ``invalid_json`` / ``invalid_payload``
                                           (stored ``rejected``)
 5. store event, submission and answers in one transaction (status ``received``);
-   a delivery id seen before          -> the original's reply, or 409
-                                          ``delivery_in_progress``  (status ``duplicate``)
+   a delivery id seen before          -> the original's reply (waited for while it
+                                          runs), or 409 ``delivery_in_progress``
+                                          past its deadline       (status ``duplicate``)
 6. no handler under that name          -> 404 ``unknown_handler``     (status ``unrouted``)
 7. the handler raises                  -> 500 ``handler_error``       (status ``failed``)
 8. otherwise                           -> 200 and the handler's reply (status ``processed``)
@@ -35,7 +36,12 @@ from handlers.wire import (
     parse_json,
 )
 from submissions.conf import webhook_settings
-from submissions.dispatch import RunOutcome, handler_run_execute, handler_run_take_over
+from submissions.dispatch import (
+    RunOutcome,
+    handler_run_execute,
+    handler_run_take_over,
+    webhook_event_reply_await,
+)
 from submissions.fields import storable_json
 from submissions.incoming import IncomingRequest
 from submissions.models import Bot, HandlerRun, WebhookEvent
@@ -310,8 +316,10 @@ def _duplicate(
     """A copy of a stored delivery: the original's reply, never a second run.
 
     An original with no reply yet is in flight, or was abandoned by a process
-    that died: past the lease, this copy takes it over and runs it; otherwise
-    the copy gets 409 and ``Retry-After``. The copy is stored as a
+    that died: past the lease, this copy takes it over and runs it;
+    otherwise the copy waits for the original's reply, for as long as its
+    handler's deadline allows (``webhook_event_reply_await``), and gets 409
+    with ``Retry-After`` only if none came. The copy is stored as a
     ``duplicate`` with the reply it got.
     """
     headers = {"X-Webhook-Original-Event-Id": str(original.pk)}
@@ -324,8 +332,12 @@ def _duplicate(
             respond=run_reply,
             response_duration_from=started,
         )
-        if taken is not None and taken.response is not None:
-            status, body = taken.response
+        if taken is None:  # in flight elsewhere: its reply, when it is recorded
+            waited = webhook_event_reply_await(original=original)
+        else:
+            waited = taken.response
+        if waited is not None:
+            status, body = waited
         else:
             status, body = (
                 409,
