@@ -214,8 +214,9 @@ WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = {
     ),
     409: (
         ["delivery_in_progress"],
-        "A copy of a delivery whose original is still being handled; with "
-        "`Retry-After: 1`. Stored as `duplicate`.",
+        "A copy of a delivery whose original has not answered by its handler's "
+        "deadline (a copy of one still running waits for its reply instead); "
+        "with `Retry-After: 1`. Stored as `duplicate`.",
     ),
     411: (
         ["length_required"],
