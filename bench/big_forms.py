@@ -76,13 +76,13 @@ def post(port: int, body: bytes, secret: str, *, timeout: float) -> tuple[int, f
 def answers_of(tag: str) -> int | None:
     from bench.common import query_one
 
-    return query_one(
-        URL,
-        "SELECT count(*) FROM submissions_formanswer a"
+    where = f" WHERE e.delivery_id = '{tag}'"  # our own tag
+    query = (
+        "SELECT count(*) FROM submissions_formanswer a"  # noqa: S608
         " JOIN submissions_formsubmission s ON s.id = a.submission_id"
-        " JOIN submissions_webhookevent e ON e.id = s.event_id"
-        f" WHERE e.delivery_id = '{tag}'",  # noqa: S608 - our own tag
+        " JOIN submissions_webhookevent e ON e.id = s.event_id" + where
     )
+    return query_one(URL, query)
 
 
 def here(args: argparse.Namespace) -> dict[str, Any]:
