@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.base import Answer, WebhookRequest
+from handlers.mapping import WireMapping, pointer_trouble, resolve
 from handlers.responses import (
     BlockPointer,
     Button,
@@ -244,7 +245,10 @@ def _pick(obj: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
 
 def _identifier(obj: Mapping[str, Any], names: tuple[str, ...], where: str = "") -> str:
     """An optional id: a string or an integer, returned as a string."""
-    field, value = _pick(obj, names)
+    return _identifier_value(*_pick(obj, names), where)
+
+
+def _identifier_value(field: str, value: Any, where: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -265,7 +269,12 @@ def _identifier(obj: Mapping[str, Any], names: tuple[str, ...], where: str = "")
 def _optional_text(
     obj: Mapping[str, Any], names: tuple[str, ...], where: str, limit: int | None = None
 ) -> str:
-    field, value = _pick(obj, names)
+    return _optional_text_value(*_pick(obj, names), where, limit)
+
+
+def _optional_text_value(
+    field: str, value: Any, where: str, limit: int | None = None
+) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -281,9 +290,40 @@ def _optional_text(
     return value
 
 
-def _answers(form_field: str, form: Any) -> tuple[Answer, ...]:
+def _item_field(
+    item: Mapping[str, Any],
+    pointers: Mapping[str, str],
+    name: str,
+    names: tuple[str, ...],
+) -> tuple[str, Any]:
+    """An answer item's field: where the mapping points, else a default spelling."""
+    if name in pointers:
+        return pointers[name], resolve(item, pointers[name])
+    return _pick(item, names)
+
+
+def _answers(
+    form_field: str,
+    form: Any,
+    *,
+    shape: str = "",
+    pointers: Mapping[str, str] | None = None,
+) -> tuple[Answer, ...]:
     if form is None:
         return ()
+    if shape == "object" and not isinstance(form, dict):
+        raise WireError(
+            "unrecognised_payload",
+            f"`{form_field}` should be an object of answers (the bot's wire mapping "
+            f"says so), not a JSON {_json_type(form)}.",
+        )
+    if shape == "list" and not isinstance(form, list):
+        raise WireError(
+            "unrecognised_payload",
+            f"`{form_field}` should be a list of answer objects (the bot's wire "
+            f"mapping says so), not a JSON {_json_type(form)}.",
+        )
+    pointers = pointers or {}
     if isinstance(form, dict):
         for key in form:
             if len(key) > MAX_ID_LENGTH:
@@ -302,19 +342,32 @@ def _answers(form_field: str, form: Any) -> tuple[Answer, ...]:
                     f"`{form_field}[{index}]` must be an object with a key and a value, "
                     f"not a JSON {_json_type(item)}.",
                 )
-            key = _identifier(item, ANSWER_KEY_FIELDS, where)
+            key = _identifier_value(
+                *_item_field(item, pointers, "key", ANSWER_KEY_FIELDS), where
+            )
             if not key:
                 raise WireError(
-                    "invalid_payload",
-                    f"`{form_field}[{index}]` has no `key` (or `name`, `id`) naming its question.",
+                    "unrecognised_payload" if pointers else "invalid_payload",
+                    f"`{form_field}[{index}]` has no "
+                    + (
+                        f"`{pointers['key']}`"
+                        if "key" in pointers
+                        else "`key` (or `name`, `id`)"
+                    )
+                    + " naming its question.",
                 )
             answers.append(
                 Answer(
                     key=key,
-                    value=item.get("value"),
-                    label=_optional_text(item, ANSWER_LABEL_FIELDS, where),
-                    input_type=_optional_text(
-                        item, ANSWER_TYPE_FIELDS, where, MAX_TYPE_LENGTH
+                    value=_item_field(item, pointers, "value", ("value",))[1],
+                    label=_optional_text_value(
+                        *_item_field(item, pointers, "label", ANSWER_LABEL_FIELDS),
+                        where,
+                    ),
+                    input_type=_optional_text_value(
+                        *_item_field(item, pointers, "type", ANSWER_TYPE_FIELDS),
+                        where,
+                        MAX_TYPE_LENGTH,
                     ),
                 )
             )
@@ -348,23 +401,99 @@ def _exact_id(value: str, where: str) -> str:
     return value
 
 
+#: Top-level keys (lower case, without ``_`` and ``-``) that hold answers in
+#: some sender's spelling: a body with one of them, and no answers where
+#: the bot's mapping looks, is ``unparsed`` rather than a delivery without answers.
+ANSWER_LIKE_KEYS = frozenset(
+    {
+        "answers",
+        "values",
+        "form",
+        "formdata",
+        "formvalues",
+        "fields",
+        "responses",
+        "inputs",
+        "submission",
+        "questions",
+    }
+)
+
+
+def _field(
+    payload: Mapping[str, Any], mapping: WireMapping, name: str, names: tuple[str, ...]
+) -> tuple[str, Any]:
+    """(where, value): at the mapping's pointer for ``name``, else a default spelling."""
+    if name in mapping.fields:
+        return mapping.fields[name], resolve(payload, mapping.fields[name])
+    return _pick(payload, names)
+
+
+def _answers_of(payload: Mapping[str, Any], mapping: WireMapping) -> tuple[Answer, ...]:
+    if mapping.answers is None:
+        where, form = _pick(payload, FORM_FIELDS)
+        shape, pointers = "", {}
+    else:
+        where, form = mapping.answers.at, resolve(payload, mapping.answers.at)
+        shape, pointers = mapping.answers.shape, mapping.answers.item
+    if form is None:
+        stray = next(
+            (
+                key
+                for key, value in payload.items()
+                if isinstance(value, dict | list)
+                and value
+                and key.lower().replace("_", "").replace("-", "") in ANSWER_LIKE_KEYS
+            ),
+            None,
+        )
+        if stray is not None:
+            raise WireError(
+                "unrecognised_payload",
+                f"No answers at `{where}`, but the body has `{stray[:60]}`, which looks "
+                "like answers; set the bot's wire mapping (`answers.at`) to read them.",
+            )
+    return _answers(where, form, shape=shape, pointers=pointers)
+
+
 def parse_delivery(
     payload: Mapping[str, Any],
     *,
     headers: Mapping[str, str],
     token_id: Any = None,
+    mapping: WireMapping | None = None,
 ) -> Delivery:
     """Read the fields this project uses from a parsed body; see the module docstring.
 
     ``headers`` are the raw request headers (``REQUEST_HEADERS`` at least);
-    ``token_id`` is the verified token's ``jti`` claim, if any.
+    ``token_id`` is the verified token's ``jti`` claim, if any; ``mapping``
+    is the bot's ``WireMapping`` (``handlers.mapping``): where it places a
+    field, the field is read there instead of under the default spellings.
+
+    Raises ``WireError``: ``unrecognised_payload`` when the body has no
+    handler name where the mapping looks, or answers somewhere it does not
+    look (the body may be in another sender's shape: stored whole, to be
+    read again once the mapping is fixed); ``invalid_payload`` when a field
+    is found but cannot be used (a wrong type, too long).
     """
-    field, handler = _pick(payload, HANDLER_FIELDS)
+    mapping = mapping or WireMapping()
+    field, handler = _field(payload, mapping, "handler_name", HANDLER_FIELDS)
     if handler is None:
-        raise WireError(
-            "invalid_payload",
-            "The body names no handler: set `handler` to the Function block's handler name.",
-        )
+        if "handler_name" in mapping.fields:
+            trouble = pointer_trouble(payload, mapping.fields["handler_name"])
+            detail = (
+                f"The body names no handler at `{field}`, where the bot's wire "
+                f"mapping looks ({trouble}); fix the mapping, or send the Function "
+                "block's handler name there."
+            )
+        else:
+            detail = (
+                "The body names no handler: none of "
+                + ", ".join(f"`{name}`" for name in HANDLER_FIELDS)
+                + " is set. If the bot sends it elsewhere, give the bot a wire "
+                "mapping (`handler_name`, a JSON Pointer); the delivery is kept."
+            )
+        raise WireError("unrecognised_payload", detail)
     if not isinstance(handler, str) or not handler.strip():
         raise WireError(
             "invalid_payload",
@@ -376,7 +505,9 @@ def parse_delivery(
             "invalid_payload",
             f"`{field}` is {len(handler)} characters long; the limit is {MAX_ID_LENGTH}.",
         )
-    delivery_id = _identifier(payload, DELIVERY_FIELDS)
+    delivery_id = _identifier_value(
+        *_field(payload, mapping, "delivery_id", DELIVERY_FIELDS)
+    )
     if not delivery_id:
         delivery_id = _exact_id(
             headers.get(DELIVERY_HEADER, ""), f"The {DELIVERY_HEADER} header"
@@ -389,9 +520,11 @@ def parse_delivery(
         delivery_id = _exact_id(str(token_id), "The token's `jti` claim")
     return Delivery(
         handler_name=handler,
-        answers=_answers(*_pick(payload, FORM_FIELDS)),
-        conversation_id=_identifier(payload, CONVERSATION_FIELDS),
-        user_id=_identifier(payload, USER_FIELDS),
+        answers=_answers_of(payload, mapping),
+        conversation_id=_identifier_value(
+            *_field(payload, mapping, "conversation_id", CONVERSATION_FIELDS)
+        ),
+        user_id=_identifier_value(*_field(payload, mapping, "user_id", USER_FIELDS)),
         delivery_id=delivery_id,
     )
 

@@ -7,6 +7,9 @@
 3. content type not JSON               -> 415 ``unsupported_media_type`` (stored ``rejected``)
 4. body not a JSON object, bad fields  -> 400 ``invalid_json`` / ``invalid_payload``
                                           (stored ``rejected``)
+   no handler name, or answers elsewhere,
+   where the bot's wire mapping looks  -> 422 ``unrecognised_payload``
+                                          (stored whole, ``unparsed``)
 5. store event, submission and answers in one transaction (status ``received``);
    a delivery id seen before          -> the original's reply (waited for while it
                                           runs), or 409 ``delivery_in_progress``
@@ -99,6 +102,13 @@ class Rejection(Exception):
         self.token_info = token_info
 
 
+class Unparsed(Rejection):
+    """A verified body the bot's wire mapping cannot read: kept whole, ``unparsed``."""
+
+
+UNRECOGNISED = "unrecognised_payload"
+
+
 def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
@@ -184,9 +194,20 @@ def _check_request(
     try:
         payload = parse_json(incoming.raw_body)
         delivery = parse_delivery(
-            payload, headers=incoming.wire_headers, token_id=claims.get("jti")
+            payload,
+            headers=incoming.wire_headers,
+            token_id=claims.get("jti"),
+            mapping=bot.mapping(),
         )
     except WireError as exc:
+        if exc.code == UNRECOGNISED:
+            raise Unparsed(
+                422,
+                exc.code,
+                f"{exc.detail} The delivery is stored whole and can be read again "
+                "once the mapping is set (reparse_events).",
+                payload=payload,
+            ) from None
         raise Rejection(400, exc.code, exc.detail, payload=payload) from None
     return payload, delivery
 
@@ -245,12 +266,17 @@ def unknown_bot(slug: str) -> tuple[int, dict[str, str]]:
 def _reject(
     bot: Bot, incoming: IncomingRequest, started: float, rejection: Rejection
 ) -> IntakeResult:
+    unparsed = isinstance(rejection, Unparsed)
     event = webhook_event_record_rejected(
         bot=bot,
         incoming=incoming,
+        status=WebhookEvent.Status.UNPARSED
+        if unparsed
+        else WebhookEvent.Status.REJECTED,
         response_status=rejection.status_code,
         response_body=rejection.body,
-        body_cap=webhook_settings().rejected_body_bytes,
+        # Verified: kept whole (it is at most MAX_BODY_BYTES), to be read again.
+        body_cap=None if unparsed else webhook_settings().rejected_body_bytes,
         payload=rejection.payload,
         token_info=rejection.token_info,
         duration_ms=_elapsed_ms(started),

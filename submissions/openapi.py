@@ -233,6 +233,13 @@ WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = {
         "The content type is not `application/json`, or a charset other than UTF-8. "
         "Stored as `rejected`.",
     ),
+    422: (
+        ["unrecognised_payload"],
+        "The token verifies, but the bot's wire mapping finds no handler name in "
+        "the body, or answers sit where it does not look; the detail names what "
+        "was missing. Stored whole as `unparsed`, to be read again "
+        "(`reparse_events`) once the mapping is set.",
+    ),
     500: (
         ["handler_error"],
         "The handler raised; the exception and traceback are on the stored event, "

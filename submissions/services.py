@@ -54,13 +54,15 @@ def webhook_event_record_rejected(
     incoming: IncomingRequest,
     response_status: int,
     response_body: dict[str, Any],
-    body_cap: int,
+    body_cap: int | None,
+    status: str = WebhookEvent.Status.REJECTED,
     payload: dict[str, Any] | None = None,
     delivery: Delivery | None = None,
     duration_ms: float | None = None,
     token_info: dict[str, Any] | None = None,
 ) -> WebhookEvent:
-    """Store a request that was refused, keeping at most ``body_cap`` bytes of its body.
+    """Store a request that was refused, keeping at most ``body_cap`` bytes of its body
+    (all of it with None: an ``unparsed`` delivery, verified, to be read again).
 
     In a savepoint of its own: if the insert fails inside a caller's
     transaction, the intake's floor can still store a minimal event.
@@ -68,7 +70,7 @@ def webhook_event_record_rejected(
     with transaction.atomic():
         return WebhookEvent.objects.create(
             bot=bot,
-            status=WebhookEvent.Status.REJECTED,
+            status=status,
             error_code=response_body.get("error", ""),
             error_detail=response_body.get("detail", ""),
             payload=payload,

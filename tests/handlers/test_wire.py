@@ -87,7 +87,6 @@ def test_delivery_id_falls_back_to_the_idempotency_header():
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ({}, "names no handler"),
         ({"handler": ""}, "non-empty string"),
         ({"handler": 12}, "not a JSON number"),
         ({"handler": ["a"]}, "not a JSON array"),

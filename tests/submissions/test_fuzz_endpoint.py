@@ -63,8 +63,8 @@ def fuzz(max_examples: int) -> settings:
 
 #: The event status each reply status must be stored with (a repeated delivery
 #: id is stored as "duplicate", whatever it answers).
-STORED_STATUS = {200: "processed", 404: "unrouted"}
-REJECTION_STATUSES = {400, 401, 409, 413, 415}
+STORED_STATUS = {200: "processed", 404: "unrouted", 422: "unparsed"}
+REJECTION_STATUSES = {400, 401, 409, 413, 415, 422}
 
 # --- strategies ----------------------------------------------------------------
 
