@@ -229,3 +229,142 @@ def _answers_mapping(data: Any) -> AnswersMapping:
             'with `"shape": "object"` each key is the question and its value the answer.'
         )
     return AnswersMapping(at=_pointer(data["at"], "answers.at"), shape=shape, item=item)
+
+
+# --- a suggested mapping -------------------------------------------------------
+
+#: How far ``suggest`` looks into a body, and how many values it reads at most.
+SUGGEST_DEPTH = 6
+SUGGEST_NODES = 20_000
+
+_ID_HINTS = {
+    "conversation_id": ("conversation", "session", "chat", "thread"),
+    "user_id": ("user", "contact", "customer", "visitor", "sender"),
+    "delivery_id": ("delivery", "event", "message", "request", "webhook"),
+}
+_HANDLER_HINTS = ("handler", "function", "action", "hook")
+#: Keys (lower case, without ``_`` and ``-``) under which senders put answers:
+#: where ``suggest`` looks, and what makes a body without answers where its
+#: mapping looks ``unparsed`` (``handlers.wire``).
+ANSWER_LIKE_NAMES = frozenset(
+    {
+        "answers",
+        "values",
+        "form",
+        "formdata",
+        "formvalues",
+        "fields",
+        "responses",
+        "inputs",
+        "submission",
+        "questions",
+    }
+)
+_ANSWER_ITEM_FIELDS = {
+    "key": ("key", "name", "id", "field", "slug", "q", "question"),
+    "label": ("title", "question", "label", "text", "prompt", "q"),
+    "type": ("type", "inputType", "input_type", "kind"),
+    "value": ("value", "answer", "a", "v", "response", "reply"),
+}
+
+
+def _squash(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def _nodes(document: Any) -> list[tuple[str, tuple[str, ...], Any]]:
+    """(pointer, the keys on the way, value) of the body's values, breadth first."""
+    found: list[tuple[str, tuple[str, ...], Any]] = []
+    queue: list[tuple[str, tuple[str, ...], Any, int]] = [("", (), document, 0)]
+    while queue and len(found) < SUGGEST_NODES:
+        pointer, keys, value, depth = queue.pop(0)
+        found.append((pointer, keys, value))
+        if depth >= SUGGEST_DEPTH or not isinstance(value, Mapping):
+            continue
+        for key, item in value.items():
+            escaped = str(key).replace("~", "~0").replace("/", "~1")
+            queue.append((f"{pointer}/{escaped}", (*keys, str(key)), item, depth + 1))
+    return found
+
+
+def _answers_guess(pointer: str, value: Any) -> dict[str, Any] | None:
+    if isinstance(value, list) and value and all(isinstance(i, Mapping) for i in value):
+        names = set().union(*(set(i) for i in value))
+        item: dict[str, str] = {}
+        for field_name, spellings in _ANSWER_ITEM_FIELDS.items():
+            spelled = next((s for s in spellings if s in names), None)
+            if spelled is None:
+                continue
+            pointer_to = "/" + spelled.replace("~", "~0").replace("/", "~1")
+            if pointer_to not in item.values():
+                item[field_name] = pointer_to
+        if "key" not in item and "label" in item:
+            item["key"] = item.pop("label")
+        if "key" not in item or "value" not in item:
+            return None
+        return {"at": pointer, "shape": "list", **item}
+    if (
+        isinstance(value, Mapping)
+        and value
+        and all(
+            not isinstance(v, Mapping | list) or isinstance(v, list)
+            for v in value.values()
+        )
+    ):
+        return {"at": pointer, "shape": "object"}
+    return None
+
+
+def suggest(document: Any, handler_names: Any = ()) -> dict[str, Any]:
+    """A mapping for ``document`` (a stored body), as JSON: a guess to preview.
+
+    The handler name is the first string whose value is one of
+    ``handler_names`` (the registered handlers), else a string under a key
+    named like a handler; the answers are a list of objects with a key and a
+    value field, or an object of plain values, under a key named like answers
+    (``answers``, ``values``, ``fields``...); ids are strings or integers under
+    keys named like them (``conversation.id``, ``sessionId``, ``user.id``...).
+    What it cannot place it leaves out (the defaults then apply).
+    """
+    names = set(handler_names)
+    nodes = _nodes(document)
+    out: dict[str, Any] = {}
+    scalar = [
+        (p, keys, v)
+        for p, keys, v in nodes
+        if keys
+        and (isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)))
+    ]
+    handler = next((p for p, _, v in scalar if isinstance(v, str) and v in names), None)
+    if handler is None:
+        handler = next(
+            (
+                p
+                for p, keys, v in scalar
+                if isinstance(v, str)
+                and any(h in _squash(keys[-1]) for h in _HANDLER_HINTS)
+            ),
+            None,
+        )
+    if handler is not None:
+        out["handler_name"] = handler
+    for field_name, hints in _ID_HINTS.items():
+        for p, keys, _ in scalar:
+            last = _squash(keys[-1])
+            parent = _squash(keys[-2]) if len(keys) > 1 else ""
+            if (last.endswith("id") and any(h in last for h in hints)) or (
+                last == "id" and any(h in parent for h in hints)
+            ):
+                out[field_name] = p
+                break
+    candidates = [
+        (p, v)
+        for p, keys, v in nodes
+        if keys and _squash(keys[-1]) in ANSWER_LIKE_NAMES
+    ]
+    for p, v in candidates:
+        guess = _answers_guess(p, v)
+        if guess is not None:
+            out["answers"] = guess
+            break
+    return out

@@ -33,7 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.base import Answer, WebhookRequest
-from handlers.mapping import WireMapping, pointer_trouble, resolve
+from handlers.mapping import (
+    ANSWER_LIKE_NAMES,
+    WireMapping,
+    pointer_trouble,
+    resolve,
+)
 from handlers.responses import (
     BlockPointer,
     Button,
@@ -401,25 +406,6 @@ def _exact_id(value: str, where: str) -> str:
     return value
 
 
-#: Top-level keys (lower case, without ``_`` and ``-``) that hold answers in
-#: some sender's spelling: a body with one of them, and no answers where
-#: the bot's mapping looks, is ``unparsed`` rather than a delivery without answers.
-ANSWER_LIKE_KEYS = frozenset(
-    {
-        "answers",
-        "values",
-        "form",
-        "formdata",
-        "formvalues",
-        "fields",
-        "responses",
-        "inputs",
-        "submission",
-        "questions",
-    }
-)
-
-
 def _field(
     payload: Mapping[str, Any], mapping: WireMapping, name: str, names: tuple[str, ...]
 ) -> tuple[str, Any]:
@@ -443,7 +429,7 @@ def _answers_of(payload: Mapping[str, Any], mapping: WireMapping) -> tuple[Answe
                 for key, value in payload.items()
                 if isinstance(value, dict | list)
                 and value
-                and key.lower().replace("_", "").replace("-", "") in ANSWER_LIKE_KEYS
+                and key.lower().replace("_", "").replace("-", "") in ANSWER_LIKE_NAMES
             ),
             None,
         )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.mapping import MappingError, WireMapping, pointer_trouble, resolve
+from handlers.mapping import (
+    MappingError,
+    WireMapping,
+    pointer_trouble,
+    resolve,
+    suggest,
+)
 from handlers.wire import WireError, parse_delivery
 
 FOREIGN = {
@@ -163,3 +169,41 @@ def test_a_mapping_round_trips_through_json():
     assert WireMapping.from_json(mapping.to_json()) == mapping
     assert mapping.to_json() == MAPPING
     assert not WireMapping.from_json({})
+
+
+def test_a_suggested_mapping_reads_the_foreign_shape():
+    suggested = suggest(FOREIGN, handler_names={"save-form", "other"})
+    assert suggested["handler_name"] == "/block/handlerName"
+    assert suggested["conversation_id"] == "/conversation/id"
+    assert suggested["user_id"] == "/user/id"
+    assert suggested["delivery_id"] == "/meta/deliveryId"
+    assert suggested["answers"] == {
+        "at": "/answers",
+        "shape": "list",
+        "key": "/q",
+        "type": "/kind",
+        "value": "/a",
+    }
+    delivery = parse(FOREIGN, suggested)
+    assert [(a.key, a.value) for a in delivery.answers] == [
+        ("Name", "Ann"),
+        ("Email", "ann@example.com"),
+    ]
+
+
+def test_the_issues_example_gets_a_mapping_that_reads_it():
+    body = {
+        "block": {"handlerName": "save-form"},
+        "answers": [{"q": "Name", "a": "Ann"}],
+    }
+    delivery = parse(body, suggest(body, handler_names={"save-form"}))
+    assert delivery.handler_name == "save-form"
+    assert [(a.key, a.value) for a in delivery.answers] == [("Name", "Ann")]
+
+
+def test_a_suggestion_leaves_out_what_it_cannot_place():
+    assert suggest({"x": 1, "y": [1, 2]}, handler_names={"h"}) == {}
+    assert suggest({"handler": "h", "values": {"a": 1}}) == {
+        "handler_name": "/handler",
+        "answers": {"at": "/values", "shape": "object"},
+    }
