@@ -148,6 +148,12 @@ class WebhookEvent(models.Model):
         help_text="When the person's data was erased; what is left is an audit stub.",
     )
     erased_by = StorableCharField(max_length=150, blank=True)
+    parse_history = StorableJSONField(
+        null=True,
+        blank=True,
+        help_text="Each time the stored body was read again (reparse_events): "
+        "when, by whom, with which mapping, what changed (names and counts only).",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
