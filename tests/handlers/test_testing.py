@@ -79,6 +79,14 @@ def test_a_def_handler_meets_its_deadline_in_threads(handler_registry):
     delivered = deliver("kit-slow-def", threads=True)
     assert delivered.texts == ["Hold on."]
     assert delivered.event.status == "failed"
+    # The handler ran on in its thread; its end is recorded on the run.
+    run = delivered.event.runs.get()
+    for _ in range(100):
+        run.refresh_from_db()
+        if "late" in run.message:
+            break
+        time.sleep(0.05)
+    assert "finished late" in run.message
 
 
 @pytest.mark.django_db
