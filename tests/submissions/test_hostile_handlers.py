@@ -544,3 +544,15 @@ def test_under_gunicorn_systemexit_and_ctrl_c_from_a_handler_leave_the_worker_al
     ]
     assert "Booting worker" in log.read_text()
     assert log.read_text().count("Booting worker") == 1  # never replaced
+
+
+@pytest.mark.parametrize("cap", [0, -1, "256k"])
+def test_a_reply_cap_that_is_not_a_positive_integer_is_refused_at_startup(
+    settings, cap
+):
+    from django.core.checks import run_checks
+
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "MAX_REPLY_BYTES": cap}
+
+    errors = [e for e in run_checks() if e.id == "submissions.E003"]
+    assert any("MAX_REPLY_BYTES" in e.msg for e in errors)
