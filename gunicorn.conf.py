@@ -26,9 +26,9 @@ The Django settings module comes from DJANGO_SETTINGS_MODULE (default
 Why threads (docs/deployment.md "Serving model", BENCHMARKS.md): a handler
 that waits 200 ms on an API holds its thread, not the process, so
 (cores + 1) x 32 requests wait at once; with sync workers, 5 of them capped
-the whole server at 25 deliveries a second. ``def`` handlers run in a pool
-of ``WEBHOOK_HANDLER_THREADS`` (32) threads per process, ``async def`` ones
-in the request's thread; either way the database connection goes back to
+the whole server at 25 deliveries a second. Handlers (``def`` and ``async
+def``) run in a pool of ``WEBHOOK_HANDLER_THREADS`` (32) threads per process,
+so the request answers at the deadline; the database connection goes back to
 the pool while the handler waits (``DJANGO_DB_POOL``, on by default on
 PostgreSQL), so connections stay at workers x ``DJANGO_DB_POOL_MAX_SIZE``.
 """

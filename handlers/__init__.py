@@ -21,6 +21,7 @@ from handlers.exceptions import (
     HandlerNotFound,
     InvalidHandler,
     InvalidHandlerName,
+    InvalidReply,
     TransientError,
 )
 from handlers.registry import HandlerRegistry, register, registry
@@ -34,6 +35,7 @@ __all__ = [
     "HandlerRegistry",
     "InvalidHandler",
     "InvalidHandlerName",
+    "InvalidReply",
     "ResponseBuilder",
     "TransientError",
     "WebhookHandler",

@@ -32,7 +32,13 @@ gets the fallback reply (``fallback_text``, default
 ``WEBHOOK_HANDLER_FALLBACK_TEXT``) and the run is recorded ``timed_out``
 (the event ``failed``, to be replayed). An ``async def`` handler is
 cancelled at the deadline; a ``def`` handler cannot be stopped, so it runs
-on, and what it comes to is recorded on the run but never sent.
+on, and what it comes to is recorded on the run but never sent (so does an
+``async def`` one that blocks its event loop: the bot still gets the
+fallback at the deadline).
+
+Anything ``handle`` raises, ``SystemExit`` and ``KeyboardInterrupt``
+included, is its error. A reply that is not JSON, or over
+``WEBHOOK_MAX_REPLY_BYTES``, fails the run with ``InvalidReply``.
 
 Work that must not delay the bot's reply (pushing the form to a CRM, sending
 an email) goes in ``follow_up(request)``: after ``handle`` succeeds, it runs

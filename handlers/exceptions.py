@@ -41,3 +41,13 @@ class HandlerNotFound(LookupError):
 
 class TransientError(Exception):
     """Raised by ``WebhookHandler.follow_up`` for a failure worth retrying later."""
+
+
+class InvalidReply(ValueError):
+    """The reply a handler built cannot be sent (raised by ``handlers.wire.render_reply``).
+
+    A variable that is not JSON (a set, an object, a datetime, NaN, a
+    circular structure), text that is not UTF-8 (a lone surrogate), nesting
+    deeper than the wire allows, or JSON over the reply size cap. The
+    intake records it as the handler's error.
+    """

@@ -3,15 +3,26 @@
 ``call_within(method, *args, deadline=..., executor=...)`` returns a
 ``Finished`` (the method returned or raised) or a ``TimedOut``:
 
-- an ``async def`` method runs in an event loop of its own in the calling
-  thread; at the deadline it is cancelled (``asyncio.wait_for``), so the
-  HTTP call it was waiting on is abandoned;
-- a ``def`` method runs in ``executor``'s thread, the caller waiting at most
-  ``deadline`` seconds; Python cannot stop a thread, so at the deadline the
-  method keeps running, and ``TimedOut.late`` is the future that will hold
-  what it came to (the dispatcher records it on the run; the bot never
-  gets it). Database connections the method opened in that thread are
-  closed when it ends.
+- the method runs in ``executor``'s thread, the caller waiting at most
+  ``deadline`` seconds, so the caller answers at the deadline whatever the
+  method does;
+- an ``async def`` method runs there in an event loop of its own; at the
+  deadline it is cancelled (``asyncio.timeout``), so the HTTP call it was
+  waiting on is abandoned. Its ``sync_to_async`` calls (the ORM's async
+  API) run in a thread of its own too, never in asgiref's one thread shared
+  by the process: a handler that blocks there delays only itself;
+- Python cannot stop a thread, so a ``def`` method past its deadline, or an
+  ``async def`` one that blocks its event loop (``time.sleep`` in an
+  ``async def``) or ignores its cancellation, keeps running;
+  ``TimedOut.late`` is the future that will hold what it came to (the
+  dispatcher records it on the run; the bot never gets it). Database
+  connections the method opened in its threads are closed when it ends.
+
+Whatever the method raises, every ``BaseException`` included (``SystemExit``,
+``KeyboardInterrupt``, ``GeneratorExit``, a ``CancelledError`` of its own),
+is its error, returned in ``Finished``: it never unwinds the caller's
+thread (a ``SystemExit`` reaching gunicorn's worker loop would end the
+worker and every request in it).
 
 A ``def`` method that returns an awaitable (a wrapped coroutine) has it
 awaited, never dropped. ``call`` runs a method with no deadline (follow-up
@@ -24,12 +35,13 @@ import asyncio
 import inspect
 import sys
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from asgiref.sync import ThreadSensitiveContext
 from django.db import connections
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -46,7 +58,7 @@ class Finished:
 class TimedOut:
     """The deadline passed first. For a ``def`` method, ``late`` completes later."""
 
-    late: Future[Finished] | None = field(default=None)
+    late: Future[Finished | TimedOut] | None = field(default=None)
 
 
 def is_async(method: Callable[..., Any]) -> bool:
@@ -62,19 +74,74 @@ async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _in_thread(method: Callable[..., Any], args: tuple[Any, ...]) -> Finished:
+class _SyncCalls(ThreadPoolExecutor):
+    """One async method's thread for its ``sync_to_async`` calls; made on first use."""
+
+    used = False
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="webhook-handler-sync")
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        self.used = True
+        return super().submit(fn, *args, **kwargs)
+
+
+async def _within(coroutine: Any, deadline: float | None) -> bool:
+    """Await ``coroutine``, cancelled after ``deadline`` seconds; True if it was.
+
+    A ``TimeoutError`` the coroutine raises itself, before the deadline, is
+    its own error. Its thread-sensitive ``sync_to_async`` calls go to a
+    thread of its own (``_SyncCalls``), whose connections are closed and
+    which ends once they are done, without this loop waiting for it.
+    """
+    calls = _SyncCalls()
+    try:
+        async with ThreadSensitiveContext(executor=calls):
+            try:
+                async with asyncio.timeout(deadline) as scope:
+                    await coroutine
+            except TimeoutError:
+                if scope.expired():
+                    return True
+                raise
+        return False
+    finally:
+        if calls.used:
+            calls.submit(connections.close_all)
+        calls.shutdown(wait=False)
+
+
+def _run(
+    method: Callable[..., Any], args: tuple[Any, ...], deadline: float | None
+) -> Finished | TimedOut:
+    """Run ``method`` here; an ``async def`` one is cancelled after ``deadline``."""
+    try:
+        if is_async(method):
+            if asyncio.run(_within(method(*args), deadline)):
+                return TimedOut()
+        else:
+            _await_if_needed(method(*args))
+    except BaseException:  # noqa: BLE001 - SystemExit from a handler is its bug, recorded
+        return Finished(error=sys.exc_info())  # type: ignore[arg-type]
+    return Finished()
+
+
+def _in_thread(
+    method: Callable[..., Any], args: tuple[Any, ...], deadline: float | None
+) -> Finished | TimedOut:
     """Run ``method`` where it was submitted: its result, and its connections closed."""
     try:
-        _await_if_needed(method(*args))
-    except Exception:  # noqa: BLE001 - a handler's failure is recorded by the caller
-        return Finished(error=sys.exc_info())  # type: ignore[arg-type]
+        return _run(method, args, deadline)
     finally:
         connections.close_all()  # this thread's own, never the caller's
-    return Finished()
 
 
 #: How long a ``def`` method runs before ``call_within`` takes it to be waiting.
 WAIT_GRACE_SECONDS = 0.01
+#: How long past its deadline the caller waits for an ``async def`` method's
+#: own cancellation to end it, before taking its event loop to be blocked.
+CANCEL_GRACE_SECONDS = 0.25
 
 
 def call_within(
@@ -86,42 +153,34 @@ def call_within(
 ) -> Finished | TimedOut:
     """Run ``method(*args)``, giving up waiting after ``deadline`` seconds.
 
-    With no ``executor``, a ``def`` method runs in the calling thread, to its
-    end: no deadline, but the caller's database connection and transaction
-    (what a test wrapped in a transaction needs).
+    With no ``executor``, the method runs in the calling thread: a ``def``
+    one to its end (no deadline, but the caller's database connection and
+    transaction, what a test wrapped in a transaction needs), an ``async
+    def`` one cancelled at the deadline (but a blocked event loop blocks
+    the caller).
 
     ``on_wait`` is called in the calling thread once the method is found
-    waiting: a ``def`` method that has not finished after
-    ``WAIT_GRACE_SECONDS``, an ``async def`` one before it starts (its event
-    loop then runs in the calling thread, where Django's connection can no
-    longer be touched). The dispatcher gives its pooled connection back there.
+    waiting: when it has not finished after ``WAIT_GRACE_SECONDS``, or, with
+    no executor, before an ``async def`` method starts. The dispatcher gives
+    its pooled connection back there.
     """
-    if is_async(method):
-        if on_wait is not None:
-            on_wait()
-        try:
-            asyncio.run(asyncio.wait_for(method(*args), timeout=deadline))
-        except TimeoutError:
-            return TimedOut()
-        except Exception:  # noqa: BLE001 - recorded by the caller
-            return Finished(error=sys.exc_info())  # type: ignore[arg-type]
-        return Finished()
+    asynchronous = is_async(method)
     if executor is None:
-        try:
-            _await_if_needed(method(*args))
-        except Exception:  # noqa: BLE001 - recorded by the caller
-            return Finished(error=sys.exc_info())  # type: ignore[arg-type]
-        return Finished()
-    future = executor.submit(_in_thread, method, args)
-    waited = 0.0
+        if asynchronous and on_wait is not None:
+            on_wait()
+        return _run(method, args, deadline if asynchronous else None)
+    future = executor.submit(
+        _in_thread, method, args, deadline if asynchronous else None
+    )
+    wait = deadline + (CANCEL_GRACE_SECONDS if asynchronous else 0.0)
     try:
-        if on_wait is not None and deadline > WAIT_GRACE_SECONDS:
+        if on_wait is not None and wait > WAIT_GRACE_SECONDS:
             try:
                 return future.result(timeout=WAIT_GRACE_SECONDS)
             except FutureTimeout:
                 on_wait()
-                waited = WAIT_GRACE_SECONDS
-        return future.result(timeout=deadline - waited)
+                wait -= WAIT_GRACE_SECONDS
+        return future.result(timeout=wait)
     except FutureTimeout:
         return TimedOut(late=future)
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.base import Answer, WebhookRequest
+from handlers.exceptions import InvalidReply
 from handlers.mapping import (
     ANSWER_LIKE_NAMES,
     WireMapping,
@@ -632,17 +633,74 @@ def _item(item: Item) -> dict[str, Any]:
     raise TypeError(f"Unknown reply item {item!r}.")
 
 
-def render_reply(response: ResponseBuilder) -> dict[str, Any]:
+def render_reply(
+    response: ResponseBuilder, *, max_bytes: int | None = None
+) -> dict[str, Any]:
     """The reply JSON: ``{"blocks": [...], "variables": {...}}``.
 
-    Raises ``TypeError`` when a variable's value is not JSON-serialisable.
+    Raises ``InvalidReply`` when a variable's value is not JSON (NaN and
+    circular structures included), nested deeper than ``MAX_DEPTH``, when
+    any text is not UTF-8 (a lone surrogate), or when the reply's JSON is
+    over ``max_bytes``: a reply is checked here, once, so what is stored and
+    what is sent are the same bounded JSON.
     """
     variables = dict(response.variables)
+    reply = {"blocks": [_item(item) for item in response.items], "variables": variables}
+    _check_shape(variables, max_bytes=max_bytes)
     try:
-        json.dumps(variables, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"A reply variable is not JSON-serialisable: {exc}") from exc
-    return {"blocks": [_item(item) for item in response.items], "variables": variables}
+        encoded = json.dumps(
+            reply, allow_nan=False, ensure_ascii=False, separators=(",", ":")
+        ).encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidReply(
+            f"The reply holds text that is not UTF-8 ({exc.reason} at {exc.start})."
+        ) from exc
+    except (TypeError, ValueError) as exc:  # ValueError: NaN, or a huge integer
+        raise InvalidReply(f"A reply variable is not JSON-serialisable: {exc}") from exc
+    if max_bytes is not None and len(encoded) > max_bytes:
+        raise InvalidReply(
+            f"The reply is {len(encoded):,} bytes of JSON, over the "
+            f"{max_bytes:,}-byte cap (WEBHOOK_MAX_REPLY_BYTES); a bot reply is a "
+            "few messages and variables, not a data transfer."
+        )
+    return reply
+
+
+#: Most values walked in a reply's variables when no byte cap is given.
+MAX_REPLY_VALUES = 1_000_000
+
+
+def _check_shape(value: Any, *, max_bytes: int | None) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` (a circular structure is endless).
+
+    Walked without recursion before any recursive encoder meets it; at most
+    ``max_bytes`` values are visited (each takes at least one byte of JSON,
+    so more values than bytes is over the cap anyway), so a
+    structure sharing its parts many times over cannot make the walk long.
+    """
+    budget = most = max_bytes or MAX_REPLY_VALUES
+    stack = [(value, MAX_DEPTH)]
+    while stack:
+        item, left = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise InvalidReply(
+                f"The reply's variables hold more than {most:,} values"
+                + (
+                    f", so its JSON is over the {max_bytes:,}-byte cap "
+                    "(WEBHOOK_MAX_REPLY_BYTES)."
+                    if max_bytes
+                    else "."
+                )
+            )
+        if isinstance(item, Mapping | list | tuple):
+            if left <= 0:
+                raise InvalidReply(
+                    f"A reply variable is nested deeper than {MAX_DEPTH} levels "
+                    "(or is circular)."
+                )
+            children = item.values() if isinstance(item, Mapping) else item
+            stack.extend((child, left - 1) for child in children)
 
 
 def error_body(code: str, detail: str) -> dict[str, str]:

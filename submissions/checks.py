@@ -30,7 +30,7 @@ def check_webhook_settings(app_configs: Any = None, **kwargs: Any) -> list[Error
                 id="submissions.E002",
             )
         )
-    for key in ("MAX_BODY_BYTES", "REJECTED_BODY_BYTES"):
+    for key in ("MAX_BODY_BYTES", "REJECTED_BODY_BYTES", "MAX_REPLY_BYTES"):
         if not isinstance(values[key], int) or values[key] <= 0:
             errors.append(
                 Error(

@@ -29,6 +29,8 @@ DEFAULTS = {
     # Threads per process that run `def` handlers (so a deadline can pass);
     # 0 runs them in the request's thread, with no deadline (for tests).
     "HANDLER_THREADS": 32,
+    # Largest reply a handler may send, as JSON; above it the run fails.
+    "MAX_REPLY_BYTES": 256 * 1024,
     # Answers masked for staff without `submissions.view_sensitive_answers`.
     "SENSITIVE_INPUT_TYPES": ["email", "phone", "tel"],
     "SENSITIVE_KEYS": ["email", "phone", "mobile", "phone_number"],
@@ -52,6 +54,7 @@ class WebhookSettings:
     handler_deadline_seconds: float
     handler_fallback_text: str
     handler_threads: int
+    max_reply_bytes: int
     sensitive_input_types: frozenset[str]
     sensitive_keys: frozenset[str]
     erasure_hash_key: str
@@ -84,6 +87,7 @@ def webhook_settings() -> WebhookSettings:
         handler_deadline_seconds=float(values["HANDLER_DEADLINE_SECONDS"]),
         handler_fallback_text=str(values["HANDLER_FALLBACK_TEXT"]),
         handler_threads=max(int(values["HANDLER_THREADS"]), 0),
+        max_reply_bytes=max(int(values["MAX_REPLY_BYTES"]), 1),
         sensitive_input_types=frozenset(
             t.lower() for t in values["SENSITIVE_INPUT_TYPES"]
         ),

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from handlers import (
     HandlerNotFound,
+    InvalidReply,
     ResponseBuilder,
     WebhookRequest,
     registry,
@@ -181,18 +182,19 @@ def handler_run_execute(
                 )
             )
         return timed_out
-    error = _error(result.error) if result.error else None
-    if error is None:
+    exc_info = result.error
+    if exc_info is None:
         try:
-            reply = render_reply(response)
-        except TypeError:  # a variable that is not JSON: the handler's bug
-            error = _error(sys.exc_info())  # type: ignore[arg-type]
-    if error is not None:
+            reply = render_reply(response, max_bytes=conf.max_reply_bytes)
+        except InvalidReply:  # not JSON, not UTF-8, too deep or too big: its bug
+            exc_info = sys.exc_info()  # type: ignore[assignment]
+    if exc_info is not None:
+        error = _error(exc_info)
         logger.error(
             "handler %r failed for event %s",
             delivery.handler_name,
             event.pk,
-            exc_info=result.error or sys.exc_info(),
+            exc_info=exc_info,
             extra={"event_id": event.pk},
         )
         return record(
@@ -306,31 +308,64 @@ def _executor() -> ThreadPoolExecutor | None:
         return _handler_threads
 
 
+#: Longest error message and traceback a run records (a handler's exception
+#: may quote a 10 MB value); the middle of a longer one is cut.
+MAX_ERROR_MESSAGE_CHARS = 4000
+MAX_TRACEBACK_CHARS = 64 * 1024
+
+
 def _error(exc_info: Any) -> dict[str, str]:
     exc_type, exc, _ = exc_info
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not lose the run
+        message = f"<{exc_type.__qualname__}.__str__ raised>"
     return {
         "error_type": f"{exc_type.__module__}.{exc_type.__qualname__}",
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(*exc_info)),
+        "message": _cut(message, MAX_ERROR_MESSAGE_CHARS),
+        "traceback": _cut(
+            "".join(traceback.format_exception(*exc_info)), MAX_TRACEBACK_CHARS
+        ),
     }
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text``, its middle cut out (and said so) when it is over ``limit``."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]}\n[... {len(text) - 2 * keep:,} characters cut ...]\n{text[-keep:]}"
+
+
 def _record_late(
-    future: Future[Finished],
+    future: Future[Finished | TimedOut],
     *,
     run_id: int,
     response: ResponseBuilder,
     started: float,
     caller: int,
 ) -> None:
-    """A timed-out `def` handler ended: record what it came to (never sent)."""
+    """A timed-out handler ended after all: record what it came to (never sent).
+
+    A ``def`` handler ran on past its deadline; an ``async def`` one blocked
+    its event loop or ignored its cancellation (``finished`` is then a
+    ``TimedOut``: it was cancelled once its loop ran again).
+    """
     finished = future.result()
     seconds = time.perf_counter() - started
     fields: dict[str, Any] = {}
-    if finished.error is None:
+    if isinstance(finished, TimedOut):
+        fields["message"] = (
+            "It blocked its event loop (or ignored its cancellation) past its "
+            "deadline, and was cancelled only then."
+        )
+        fields["error_type"] = "handlers.running.TimedOut"
+    elif finished.error is None:
         try:
-            fields["reply"] = render_reply(response)
-        except TypeError:
+            fields["reply"] = render_reply(
+                response, max_bytes=webhook_settings().max_reply_bytes
+            )
+        except InvalidReply:
             fields |= _error(sys.exc_info())
     else:
         fields |= _error(finished.error)

@@ -407,13 +407,27 @@ FAILED_OUTCOMES = (
 )
 
 
-def forms_summary(*, now: datetime, failing_since: datetime) -> list[FormSummary]:
-    """Every form with its counts, latest questions and recent failures: four queries.
+@dataclass(frozen=True, slots=True)
+class FormsSummary:
+    """``forms[start:stop]`` of ``total`` forms, most recently submitted first."""
 
-    Counts are one aggregate over the submissions; the latest questions are
-    the answers of each form's newest submission (by id, which rises with
-    time); failures are the failed, timed-out and dead runs since
-    ``failing_since``.
+    total: int
+    forms: list[FormSummary]
+
+
+def forms_summary(
+    *,
+    now: datetime,
+    failing_since: datetime,
+    start: int = 0,
+    stop: int | None = None,
+) -> FormsSummary:
+    """Forms ``start`` to ``stop`` with their counts, latest questions and recent failures.
+
+    Four queries. Counts are one aggregate over the submissions (every form,
+    for the total); the latest questions are the answers of each shown
+    form's newest submission (by id, which rises with time); failures are
+    the failed, timed-out and dead runs since ``failing_since``.
     """
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = list(
@@ -428,8 +442,10 @@ def forms_summary(*, now: datetime, failing_since: datetime) -> list[FormSummary
             last_at=Max("submitted_at"),
             last_id=Max("id"),
         )
-        .order_by("-last_at")
+        .order_by("-last_at", "handler_name")
     )
+    total = len(rows)
+    rows = rows[start:stop]
     bots = Bot.objects.in_bulk({row["bot_id"] for row in rows})
     labels: dict[int, list[str]] = {}
     for submission_id, key, label in (
@@ -447,19 +463,22 @@ def forms_summary(*, now: datetime, failing_since: datetime) -> list[FormSummary
         .values("event__bot_id", "handler_name")
         .annotate(n=Count("id"))
     }
-    return [
-        FormSummary(
-            bot=bots[row["bot_id"]],
-            handler_name=row["handler_name"],
-            total=row["total"],
-            last_7_days=row["last_7_days"],
-            today=row["today"],
-            last_at=row["last_at"],
-            labels=labels.get(row["last_id"], []),
-            failing_runs=failing.get((row["bot_id"], row["handler_name"]), 0),
-        )
-        for row in rows
-    ]
+    return FormsSummary(
+        total=total,
+        forms=[
+            FormSummary(
+                bot=bots[row["bot_id"]],
+                handler_name=row["handler_name"],
+                total=row["total"],
+                last_7_days=row["last_7_days"],
+                today=row["today"],
+                last_at=row["last_at"],
+                labels=labels.get(row["last_id"], []),
+                failing_runs=failing.get((row["bot_id"], row["handler_name"]), 0),
+            )
+            for row in rows
+        ],
+    )
 
 
 # --- overview --------------------------------------------------------------------
@@ -626,15 +645,19 @@ def overview(
 
 
 def form_page_answers(
-    *, submission_ids: list[int]
+    *, submission_ids: list[int], keys: list[str] | None = None
 ) -> dict[int, dict[str, tuple[Any, str]]]:
-    """The answers of one page of submissions: id -> key -> (value, question type)."""
+    """The answers of one page of submissions: id -> key -> (value, question type).
+
+    Only the answers to ``keys`` when given (the page of columns shown).
+    """
     found: dict[int, dict[str, tuple[Any, str]]] = {i: {} for i in submission_ids}
-    for submission_id, key, value, input_type in (
-        FormAnswer.objects.filter(submission_id__in=submission_ids)
-        .order_by("submission_id", "position")
-        .values_list("submission_id", "key", "value", "input_type")
-    ):
+    answers = FormAnswer.objects.filter(submission_id__in=submission_ids)
+    if keys is not None:
+        answers = answers.filter(key__in=keys)
+    for submission_id, key, value, input_type in answers.order_by(
+        "submission_id", "position"
+    ).values_list("submission_id", "key", "value", "input_type"):
         found[submission_id][key] = (value, input_type)
     return found
 

@@ -303,6 +303,10 @@ WEBHOOKS = {
     "HANDLER_THREADS": env.int(
         "WEBHOOK_HANDLER_THREADS", default=WEBHOOK_DEFAULTS["HANDLER_THREADS"]
     ),
+    # Largest reply (as JSON) a handler may send; above it the run fails.
+    "MAX_REPLY_BYTES": env.int(
+        "WEBHOOK_MAX_REPLY_BYTES", default=WEBHOOK_DEFAULTS["MAX_REPLY_BYTES"]
+    ),
     # Base URL that `send_webhook` posts to and `setup_demo` prints.
     "PUBLIC_BASE_URL": env(
         "WEBHOOK_PUBLIC_BASE_URL", default=WEBHOOK_DEFAULTS["PUBLIC_BASE_URL"]

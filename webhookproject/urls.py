@@ -22,7 +22,8 @@ urlpatterns = [
     ),
     path("admin/forms/", admin.site.admin_view(forms_view), name="admin-forms"),
     path(
-        "admin/forms/<int:bot_id>/<str:handler_name>/",
+        # path: a handler name is whatever the caller sent, slashes included.
+        "admin/forms/<int:bot_id>/<path:handler_name>/",
         admin.site.admin_view(form_table_view),
         name="admin-form-table",
     ),

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import InvalidPage
+from django.core.paginator import InvalidPage, Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -36,6 +36,10 @@ from submissions.selectors import (
 from submissions.values import value_as_text
 
 PER_PAGE = 50
+#: Forms listed per page (each bot and handler name a caller sends is one).
+FORMS_PER_PAGE = 100
+#: Questions shown per page of a form's table (a form may have thousands).
+COLUMNS_PER_PAGE = 50
 #: Runs that failed within this long mark a form's handler "failing".
 FAILING_WINDOW = timedelta(hours=24)
 
@@ -54,6 +58,23 @@ def _state(handler_name: str, failing_runs: int) -> str:
 def forms_view(request: HttpRequest) -> HttpResponse:
     _check(request)
     now = timezone.now()
+    number = _page_number(request.GET.get("p"))
+    start = (number - 1) * FORMS_PER_PAGE
+    found = forms_summary(
+        now=now,
+        failing_since=now - FAILING_WINDOW,
+        start=start,
+        stop=start + FORMS_PER_PAGE,
+    )
+    if not found.forms and number > 1:  # past the end: the last page
+        number = max(-(-found.total // FORMS_PER_PAGE), 1)
+        start = (number - 1) * FORMS_PER_PAGE
+        found = forms_summary(
+            now=now,
+            failing_since=now - FAILING_WINDOW,
+            start=start,
+            stop=start + FORMS_PER_PAGE,
+        )
     forms = [
         {
             "summary": summary,
@@ -63,7 +84,7 @@ def forms_view(request: HttpRequest) -> HttpResponse:
                 "admin-form-table", args=[summary.bot.pk, summary.handler_name]
             ),
         }
-        for summary in forms_summary(now=now, failing_since=now - FAILING_WINDOW)
+        for summary in found.forms
     ]
     return TemplateResponse(
         request,
@@ -72,6 +93,15 @@ def forms_view(request: HttpRequest) -> HttpResponse:
             **admin.site.each_context(request),
             "title": "Forms",
             "forms": forms,
+            "total": found.total,
+            "shown": (start + 1, start + len(forms)),
+            "pages": _neighbour_links(
+                request,
+                "p",
+                number,
+                last=max(-(-found.total // FORMS_PER_PAGE), 1),
+                labels=("previous forms", "next forms"),
+            ),
             "opts": FormSubmission._meta,
         },
     )
@@ -89,9 +119,12 @@ def form_table_view(
     _check(request)
     bot = get_object_or_404(Bot, pk=bot_id)
     form = FormSubmission.objects.filter(bot=bot, handler_name=handler_name)
-    columns = submission_export_columns(submissions=form)
-    if not columns and not form.exists():
+    all_columns = submission_export_columns(submissions=form)
+    if not all_columns and not form.exists():
         raise Http404("No submissions for this form.")
+    column_pages = Paginator(all_columns, COLUMNS_PER_PAGE)
+    column_page = column_pages.get_page(_page_number(request.GET.get("cols")))
+    columns = list(column_page.object_list)
     shown = form.order_by("-submitted_at", "-id")
     since, until, errors = _dates(request)
     if since is not None:
@@ -111,7 +144,10 @@ def form_table_view(
     except InvalidPage:
         page = paginator.page(1)
     submissions = list(page.object_list)
-    answers = form_page_answers(submission_ids=[s.pk for s in submissions])
+    answers = form_page_answers(
+        submission_ids=[s.pk for s in submissions],
+        keys=[column.key for column in columns],
+    )
     unmasked = can_see_sensitive(request.user)
     rows = [
         {
@@ -143,6 +179,7 @@ def form_table_view(
             "bot": bot,
             "handler_name": handler_name,
             "columns": columns,
+            "column_note": _column_note(request, column_page, len(all_columns)),
             "rows": rows,
             "page": page,
             "paginator": paginator,
@@ -195,3 +232,47 @@ def _page_links(request: HttpRequest, page: Any) -> list[dict[str, Any]]:
         params["p"] = str(number)
         links.append({"label": label, "query": params.urlencode()})
     return links
+
+
+def _page_number(text: str | None) -> int:
+    """A page number from a query parameter: 1 for anything but a whole number."""
+    text = (text or "").strip()
+    if text.isascii() and text.isdigit() and len(text) < 10:
+        return max(int(text), 1)
+    return 1
+
+
+def _neighbour_links(
+    request: HttpRequest,
+    parameter: str,
+    number: int,
+    *,
+    last: int,
+    labels: tuple[str, str],
+) -> list[dict[str, str]]:
+    """Links to the previous and next ``parameter`` page, keeping every other filter."""
+    params = request.GET.copy()
+    links = []
+    for target, label in zip((number - 1, number + 1), labels, strict=True):
+        if 1 <= target <= last:
+            params[parameter] = str(target)
+            links.append({"label": label, "query": params.urlencode()})
+    return links
+
+
+def _column_note(request: HttpRequest, page: Page, total: int) -> dict[str, Any] | None:
+    """ "Questions 51 to 100 of 10,000", with links to the questions before and after."""
+    if page.paginator.num_pages <= 1:
+        return None
+    return {
+        "text": (
+            f"Questions {page.start_index():,} to {page.end_index():,} of {total:,}."
+        ),
+        "links": _neighbour_links(
+            request,
+            "cols",
+            page.number,
+            last=page.paginator.num_pages,
+            labels=("previous questions", "next questions"),
+        ),
+    }

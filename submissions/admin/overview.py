@@ -33,6 +33,12 @@ STATUS_COLOURS = {
     "received": "#999999",
 }
 FORM_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]
+#: Forms drawn one by one; the rest are summed as "N other forms". Any caller
+#: can make a form (a new handler name), so the chart must not grow with them.
+FORM_SERIES = 8
+OTHER_COLOUR = "#999999"
+#: Rows of each "needs attention" table; the rest are counted, with a link.
+ATTENTION_ROWS = 20
 
 
 def _chart(series: list[tuple[str, str, list[int]]], days: int) -> dict[str, Any]:
@@ -71,6 +77,12 @@ def _events_url(**filters: Any) -> str:
     )
 
 
+def _more(rows: list[dict[str, Any]], url: str) -> dict[str, Any] | None:
+    """How many rows are not shown, and where to see them all; None when all are."""
+    hidden = len(rows) - ATTENTION_ROWS
+    return {"n": hidden, "url": url} if hidden > 0 else None
+
+
 def overview_view(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("submissions.view_webhookevent"):
         raise PermissionDenied
@@ -78,8 +90,16 @@ def overview_view(request: HttpRequest) -> HttpResponse:
     forms = sorted(data.submissions.items(), key=lambda item: -sum(item[1]))
     form_series = [
         (f"{bot} / {handler}", FORM_COLOURS[n % len(FORM_COLOURS)], counts)
-        for n, ((bot, handler), counts) in enumerate(forms)
+        for n, ((bot, handler), counts) in enumerate(forms[:FORM_SERIES])
     ]
+    if rest := forms[FORM_SERIES:]:
+        form_series.append(
+            (
+                f"{len(rest):,} other form{'s' if len(rest) != 1 else ''}",
+                OTHER_COLOUR,
+                [sum(day) for day in zip(*(counts for _, counts in rest), strict=True)],
+            )
+        )
     status_series = [
         (WebhookEvent.Status(status).label, STATUS_COLOURS[status], counts)
         for status, counts in data.deliveries.items()
@@ -103,6 +123,19 @@ def overview_view(request: HttpRequest) -> HttpResponse:
         )
     for row in data.rejected_tokens:
         row["url"] = _events_url(status__exact="rejected", bot__id__exact=row["bot_id"])
+    more = {
+        "unrouted": _more(data.unrouted, _events_url(status__exact="unrouted")),
+        "failing": _more(data.failing, _events_url(status__exact="failed")),
+        "dead_follow_ups": _more(
+            data.dead_follow_ups,
+            reverse("admin:submissions_handlerrun_changelist")
+            + "?"
+            + urlencode({"outcome__exact": "dead"}),
+        ),
+        "rejected_tokens": _more(
+            data.rejected_tokens, _events_url(status__exact="rejected")
+        ),
+    }
     return TemplateResponse(
         request,
         "admin/submissions/overview.html",
@@ -114,9 +147,10 @@ def overview_view(request: HttpRequest) -> HttpResponse:
             "status_chart": _chart(status_series, DAYS),
             "form_rows": form_series,
             "status_rows": status_series,
-            "unrouted": data.unrouted,
-            "failing": data.failing,
-            "dead_follow_ups": data.dead_follow_ups,
-            "rejected_tokens": data.rejected_tokens,
+            "unrouted": data.unrouted[:ATTENTION_ROWS],
+            "failing": data.failing[:ATTENTION_ROWS],
+            "dead_follow_ups": data.dead_follow_ups[:ATTENTION_ROWS],
+            "rejected_tokens": data.rejected_tokens[:ATTENTION_ROWS],
+            "more": more,
         },
     )

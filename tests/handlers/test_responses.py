@@ -1,6 +1,6 @@
 import pytest
 
-from handlers import Button, ResponseBuilder
+from handlers import Button, InvalidReply, ResponseBuilder
 from handlers.wire import render_reply
 
 BLOCK = "5f1b2c3d4e5f60718293a4b5"
@@ -74,5 +74,5 @@ def test_invalid_arguments_fail_at_the_call():
 
 def test_unserialisable_variable_is_reported():
     builder = ResponseBuilder().set_variable("when", object())
-    with pytest.raises(TypeError, match="not JSON-serialisable"):
+    with pytest.raises(InvalidReply, match="not JSON-serialisable"):
         render_reply(builder)

@@ -1,0 +1,1 @@
+"""An app of badly behaved handlers, for servers started by tests (``settings``)."""
