@@ -134,8 +134,8 @@ def seeded(deliver, bot, handlers, alerting) -> list[int]:
     assert deliver(delivery("failing-form"), **headers).status_code == 500
     # A copy of the first delivery, and a request refused for its token
     # whose claims (decoded for diagnosis) and body name the person.
-    deliver(delivery("echo-form", deliveryId="d-1"), **headers)
-    deliver(delivery("echo-form", deliveryId="d-1"), **headers)
+    deliver(delivery("echo-form", id="d-1"), **headers)
+    deliver(delivery("echo-form", id="d-1"), **headers)
     body = json.dumps(delivery("echo-form")).encode()
     refused = deliver(
         body=body, token=sign_token("not-the-secret-" + "x" * 32, body=body, user=USER)
@@ -301,7 +301,7 @@ def test_a_delivery_stored_while_the_erasure_runs_is_erased_too(deliver, handler
     def deliver_in_between(execute, sql, params, many, context):
         if not arrived and sql.startswith('UPDATE "submissions_webhookevent"'):
             arrived.append(None)  # once: the delivery's own UPDATEs pass through
-            arrived[0] = deliver(delivery("echo-form", deliveryId="late"))
+            arrived[0] = deliver(delivery("echo-form", id="late"))
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(deliver_in_between):
@@ -359,7 +359,7 @@ def test_threads_a_delivery_committed_during_the_erasure_is_erased(deliver, hand
 
     eraser, erased = in_thread(erase)
     assert chosen.wait(30)
-    other, replied = in_thread(deliver, delivery("echo-form", deliveryId="late"))
+    other, replied = in_thread(deliver, delivery("echo-form", id="late"))
     other.join(30)
     stored.set()
     eraser.join(30)
