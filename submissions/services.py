@@ -311,13 +311,25 @@ def _event_locked_unless_erased(event_pk: int) -> bool:
     recorded (and then scrubs it), or a run recorded after it sees the event
     erased and writes no content. False too when the event is gone.
     """
-    erased = (
+    erased = list(
         WebhookEvent.objects.select_for_update(no_key=True)
         .filter(pk=event_pk)
         .values_list("erased_at", flat=True)
-        .first()
     )
-    return erased is None and WebhookEvent.objects.filter(pk=event_pk).exists()
+    return erased == [None]
+
+
+def _event_update_unless_erased(event_pk: int, fields: dict[str, Any]) -> bool:
+    """Set ``fields`` on the event; only the non-personal ones if it was erased.
+
+    The conditional UPDATE takes the row lock: it waits for an erasure
+    holding the row, then sees it erased. Whether the event keeps data."""
+    kept = WebhookEvent.objects.filter(pk=event_pk, erased_at__isnull=True).update(
+        **fields
+    )
+    if not kept:
+        WebhookEvent.objects.filter(pk=event_pk).update(**_without_personal(fields))
+    return bool(kept)
 
 
 def _without_personal(fields: dict[str, Any]) -> dict[str, Any]:
@@ -335,9 +347,8 @@ def webhook_event_finish(*, event: WebhookEvent, **finish: Any) -> None:
     An event erased meanwhile gets its status, never the error text."""
     fields = _finish_fields(**finish)
     with transaction.atomic():
-        if not _event_locked_unless_erased(event.pk):
+        if not _event_update_unless_erased(event.pk, fields):
             fields = _without_personal(fields)
-        WebhookEvent.objects.filter(pk=event.pk).update(**fields)
     for name, value in fields.items():
         setattr(event, name, value)
 
@@ -384,12 +395,11 @@ def handler_run_record(
         if row[0] is not None:
             _saved(run, row[0])
             recorded = True
-    if not recorded:
+    if not recorded:  # not PostgreSQL, or the event was erased (or is gone)
         with transaction.atomic():
-            if not _event_locked_unless_erased(event.pk):
+            if not _event_update_unless_erased(event.pk, fields):
                 fields = _without_personal(fields)
                 _run_scrub(run)
-            WebhookEvent.objects.filter(pk=event.pk).update(**fields)
             run.save(force_insert=True)
     for name, value in fields.items():
         setattr(event, name, value)
