@@ -338,3 +338,21 @@ def test_a_key_that_only_python_lowers_to_a_sensitive_one_is_not_searched(
     assert link in listed.content.decode()
     assert_no_secret(listed)  # masked, as Python decides
     assert link not in found.content.decode()  # and so not searched
+
+
+def test_the_delete_confirmation_lists_answers_without_their_values(seeded):
+    client = Client()
+    client.force_login(user_with(*VIEWS, "delete_formsubmission", "delete_formanswer"))
+    submission = seeded["submission"]
+    single = client.get(
+        reverse("admin:submissions_formsubmission_delete", args=[submission.pk])
+    )
+    bulk = client.post(
+        reverse("admin:submissions_formsubmission_changelist"),
+        {"action": "delete_selected", "_selected_action": [submission.pk]},
+    )
+
+    for page in (single, bulk):
+        assert page.status_code == 200
+        assert "Are you sure" in page.content.decode()
+        assert_no_secret(page)
