@@ -8,12 +8,16 @@ row stored before a rule was added never shows a credential.
 import base64
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from submissions.incoming import redact_headers
-from submissions.masking import can_see_sensitive, is_sensitive, mask_value
+from submissions.masking import (
+    can_see_sensitive,
+    event_redactor,
+    is_sensitive,
+    mask_value,
+)
 from submissions.models import FormAnswer, FormSubmission, WebhookEvent
 from submissions.values import value_as_text
 
@@ -111,17 +115,42 @@ class WebhookEventSerializer(serializers.ModelSerializer):
     def get_headers(self, event: WebhookEvent) -> dict[str, str]:
         return headers_for_display(event.headers)
 
+    def masked(self) -> bool:
+        request = self.context.get("request")
+        return not can_see_sensitive(getattr(request, "user", None))
+
+    def to_representation(self, instance: WebhookEvent) -> dict[str, Any]:
+        """Sensitive answers masked wherever the event repeats them, for a user
+        who sees them masked (``submissions.masking.event_redactor``)."""
+        data = super().to_representation(instance)
+        if self.masked():
+            redactor = event_redactor(instance)
+            for name in ("payload", "response_body"):
+                data[name] = redactor.json(data[name])
+            for name in ("error_detail", "traceback"):
+                data[name] = redactor.text(data[name])
+        return data
+
 
 class WebhookEventDetailSerializer(WebhookEventSerializer):
     raw_body = serializers.SerializerMethodField(
         help_text="The body as received, base64-encoded (for a rejected event, "
-        "its first bytes only: see body_truncated)."
+        "its first bytes only: see body_truncated). Null for a user without "
+        "`submissions.view_sensitive_answers`, unless the body parsed into no "
+        "sensitive answer."
     )
 
     class Meta(WebhookEventSerializer.Meta):
         fields = [*WebhookEventSerializer.Meta.fields, "raw_body"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.BYTE)
-    def get_raw_body(self, event: WebhookEvent) -> str:
-        return base64.b64encode(bytes(event.raw_body or b"")).decode("ascii")
+    @extend_schema_field({"type": "string", "format": "byte", "nullable": True})
+    def get_raw_body(self, event: WebhookEvent) -> str | None:
+        raw = bytes(event.raw_body or b"")
+        if (
+            raw
+            and self.masked()
+            and not (event.payload and event_redactor(event).is_empty)
+        ):
+            return None
+        return base64.b64encode(raw).decode("ascii")

@@ -25,7 +25,11 @@ from handlers.running import call
 from handlers.wire import handler_request, parse_delivery
 from submissions.conf import webhook_settings
 from submissions.models import HandlerRun, WebhookEvent
-from submissions.services import handler_run_create, webhook_event_finish
+from submissions.services import (
+    handler_run_create,
+    handler_run_save,
+    webhook_event_finish,
+)
 from submissions.signals import follow_up_dead
 
 logger = logging.getLogger("submissions.followups")
@@ -118,8 +122,11 @@ def follow_up_execute(*, event_id: int, try_number: int) -> HandlerRun | None:
         started_at=started_at,
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
         outcome=outcome,
+        save=False,
         **error,
     )
+    # Erased while the follow-up ran: the run records no message or traceback.
+    handler_run_save(run=run)
     if outcome == HandlerRun.Outcome.RETRYING:
         follow_up_enqueue(
             event=event,

@@ -277,7 +277,9 @@ class FormAnswer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.key}: {self.value_text[:60]}"
+        # Never the value: the admin lists answers by name (a delete's
+        # confirmation, say) to staff who may see them masked.
+        return f"Answer to {self.key}"
 
 
 class HandlerRun(models.Model):

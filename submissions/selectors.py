@@ -29,6 +29,7 @@ from django.utils.dateparse import parse_datetime
 from handlers import registry
 from submissions.conf import webhook_settings
 from submissions.exports import ExportColumn, ExportSubmission
+from submissions.masking import sensitive_answer_q
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 from submissions.tokens import TOKEN_ERROR_CODES
 
@@ -343,7 +344,11 @@ class ProbeEachRow(Exists):
 
 
 def submission_search(
-    *, submissions: QuerySet[FormSubmission], term: str, exact: Q
+    *,
+    submissions: QuerySet[FormSubmission],
+    term: str,
+    exact: Q,
+    hide_sensitive: bool = False,
 ) -> QuerySet[FormSubmission]:
     """``submissions`` matching ``exact`` (indexed columns) or with an answer containing ``term``.
 
@@ -355,10 +360,15 @@ def submission_search(
     ``ANSWER_SEARCH_MIN_LENGTH`` characters (a trigram) search answers. A
     common term (``COMMON_SHARE``) walks the newest submissions instead: a
     page of the newest matches is near the top of the time index.
+
+    With ``hide_sensitive`` (a user who sees them masked), sensitive answers
+    are not searched: finding a row by a value it masks would tell it.
     """
     if len(term) < ANSWER_SEARCH_MIN_LENGTH:
         return submissions.filter(exact)
     answers = FormAnswer.objects.filter(value_text__icontains=term)
+    if hide_sensitive:
+        answers = answers.exclude(sensitive_answer_q())
     if _is_common(answers):
         return submissions.filter(
             exact | ProbeEachRow(answers.filter(submission=OuterRef("pk")))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -304,12 +305,68 @@ def _finish_fields(
     return fields
 
 
+#: What a run's end writes that may hold the person's data: an erased event
+#: (``personal_data_erase``) keeps none of it, however late the run ends.
+PERSONAL_EVENT_FIELDS = {"error_detail": "", "traceback": "", "response_body": None}
+PERSONAL_RUN_FIELDS = {"reply": None, "message": "", "traceback": ""}
+
+
+def _event_locked_unless_erased(event_pk: int) -> bool:
+    """Lock ``event_pk``'s row for this transaction; whether it still holds data.
+
+    The erasure updates the event first, so it waits for a run being
+    recorded (and then scrubs it), or a run recorded after it sees the event
+    erased and writes no content. False too when the event is gone.
+    """
+    erased = list(
+        WebhookEvent.objects.select_for_update(no_key=True)
+        .filter(pk=event_pk)
+        .values_list("erased_at", flat=True)
+    )
+    return erased == [None]
+
+
+def _event_update_unless_erased(event_pk: int, fields: dict[str, Any]) -> bool:
+    """Set ``fields`` on the event; only the non-personal ones if it was erased.
+
+    The conditional UPDATE takes the row lock: it waits for an erasure
+    holding the row, then sees it erased. Whether the event keeps data."""
+    kept = WebhookEvent.objects.filter(pk=event_pk, erased_at__isnull=True).update(
+        **fields
+    )
+    if not kept:
+        WebhookEvent.objects.filter(pk=event_pk).update(**_without_personal(fields))
+    return bool(kept)
+
+
+def _without_personal(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: v for name, v in fields.items() if name not in PERSONAL_EVENT_FIELDS}
+
+
+def _run_scrub(run: HandlerRun) -> None:
+    for name, value in PERSONAL_RUN_FIELDS.items():
+        setattr(run, name, value)
+
+
 def webhook_event_finish(*, event: WebhookEvent, **finish: Any) -> None:
-    """Record how a stored delivery's latest run ended, in one UPDATE (see ``_finish_fields``)."""
+    """Record how a stored delivery's latest run ended (see ``_finish_fields``).
+
+    An event erased meanwhile gets its status, never the error text."""
     fields = _finish_fields(**finish)
-    WebhookEvent.objects.filter(pk=event.pk).update(**fields)
+    with transaction.atomic():
+        if not _event_update_unless_erased(event.pk, fields):
+            fields = _without_personal(fields)
     for name, value in fields.items():
         setattr(event, name, value)
+
+
+def handler_run_save(*, run: HandlerRun) -> HandlerRun:
+    """Insert ``run``; without its reply, message or traceback if its event was erased."""
+    with transaction.atomic():
+        if not _event_locked_unless_erased(run.event_id):
+            _run_scrub(run)
+        run.save(force_insert=True)
+    return run
 
 
 def handler_run_record(
@@ -321,20 +378,36 @@ def handler_run_record(
     caller's, when one is open).
     """
     fields = _finish_fields(**finish)
+    recorded = False
     if statements.is_supported():
+        # The run is inserted only if the event's UPDATE matched it not erased:
+        # that UPDATE waits for an erasure holding the row, then sees it erased.
         with _savepoint_if_nested():
             row = statements.run(
                 [
-                    ("r", statements.insert_sql([run], returning=True)),
-                    ("u", statements.update_sql(WebhookEvent, event.pk, fields)),
+                    (
+                        "u",
+                        statements.update_sql(
+                            WebhookEvent,
+                            event.pk,
+                            fields,
+                            where={"erased_at__isnull": True},
+                            returning=True,
+                        ),
+                    ),
+                    ("r", statements.insert_sql([run], returning=True, only_if="u")),
                 ],
-                "SELECT id FROM r",
+                "SELECT (SELECT id FROM r)",
             )
-        _saved(run, row[0])
-    else:
+        if row[0] is not None:
+            _saved(run, row[0])
+            recorded = True
+    if not recorded:  # not PostgreSQL, or the event was erased (or is gone)
         with transaction.atomic():
+            if not _event_update_unless_erased(event.pk, fields):
+                fields = _without_personal(fields)
+                _run_scrub(run)
             run.save(force_insert=True)
-            WebhookEvent.objects.filter(pk=event.pk).update(**fields)
     for name, value in fields.items():
         setattr(event, name, value)
     return run
@@ -382,10 +455,20 @@ def handler_run_record_late(
     error_type: str = "",
     traceback: str = "",
 ) -> None:
-    """What a timed-out handler came to after all (recorded, never sent)."""
-    HandlerRun.objects.filter(pk=run_id).update(
-        message=message, reply=reply, error_type=error_type, traceback=traceback
-    )
+    """What a timed-out handler came to after all (recorded, never sent).
+
+    Nothing of it when the run's event was erased meanwhile."""
+    with transaction.atomic():
+        event_id = (
+            HandlerRun.objects.filter(pk=run_id)
+            .values_list("event_id", flat=True)
+            .first()
+        )
+        if event_id is None or not _event_locked_unless_erased(event_id):
+            return
+        HandlerRun.objects.filter(pk=run_id).update(
+            message=message, reply=reply, error_type=error_type, traceback=traceback
+        )
 
 
 @transaction.atomic
@@ -487,10 +570,48 @@ def _erasure_querysets(
     events = WebhookEvent.objects.filter(**{selector: value})
     if bot is not None:
         submissions, events = submissions.filter(bot=bot), events.filter(bot=bot)
-    events = events | WebhookEvent.objects.filter(
-        pk__in=submissions.exclude(event=None).values("event_id")
+    unparsed = _unparsed_mentions(value=value, bot=bot)
+    events = (
+        events
+        | WebhookEvent.objects.filter(
+            pk__in=submissions.exclude(event=None).values("event_id")
+        )
+        | WebhookEvent.objects.filter(pk__in=unparsed)
     )
     return submissions, events
+
+
+def _unparsed_mentions(*, value: str, bot: Bot | None) -> list[int]:
+    """Refused requests that never got as far as naming a person, but carry ``value``.
+
+    A request refused for its token (or its body) keeps its first bytes and
+    the token's claims, with no user or conversation id: it is found when
+    ``value`` appears there as a JSON string (as the bot sends ids). Read in
+    chunks: erasure is rare, and such bodies are capped small.
+    """
+    needles = {
+        json.dumps(value).encode(),
+        json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"),
+    }
+    candidates = WebhookEvent.objects.filter(
+        status=WebhookEvent.Status.REJECTED,
+        user_id="",
+        conversation_id="",
+        erased_at__isnull=True,
+    )
+    if bot is not None:
+        candidates = candidates.filter(bot=bot)
+    found = []
+    for pk, raw, token_info in (
+        candidates.order_by()
+        .values_list("pk", "raw_body", "token_info")
+        .iterator(chunk_size=500)
+    ):
+        claims = json.dumps(token_info).encode() if token_info else b""
+        text = bytes(raw or b"") + b"\n" + claims
+        if any(needle in text for needle in needles):
+            found.append(pk)
+    return found
 
 
 def personal_data_count(
@@ -506,7 +627,10 @@ def personal_data_count(
     )
 
 
-@transaction.atomic
+#: Passes of the erasure: a delivery stored while one ran is erased by the next.
+ERASURE_PASSES = 5
+
+
 def personal_data_erase(
     *,
     selector: str,
@@ -519,18 +643,43 @@ def personal_data_erase(
     and runs keep only an audit stub (id, bot, handler name, times, status,
     sizes), marked erased. Logged in ``ErasureLog`` with the id hashed.
 
-    ``selector`` is ``"user_id"`` or ``"conversation_id"``. Running it again
-    finds nothing more to erase (and logs a request with zero counts).
+    ``selector`` is ``"user_id"`` or ``"conversation_id"``. Each pass is one
+    transaction; passes repeat until one finds nothing, so a delivery stored
+    while a pass ran (committed after it chose its rows) goes too. A run
+    recorded after its event was erased keeps no content (``handler_run_record``).
+    Running it again finds nothing more to erase (and logs a request with
+    zero counts).
     """
     if selector not in ErasureLog.Selector.values or not value:
         raise ValueError(f"Erase by user_id or conversation_id, not {selector!r}.")
+    total = ErasureCounts()
+    for _ in range(ERASURE_PASSES):
+        counts = _personal_data_erase_pass(
+            selector=selector, value=value, erased_by=erased_by, bot=bot
+        )
+        total += counts
+        if not (counts.events or counts.submissions):
+            break
+    ErasureLog.objects.create(
+        requested_by=erased_by,
+        source=source,
+        selector=selector,
+        selector_hash=erasure_selector_hash(value),
+        bot=bot,
+        **total.as_dict(),
+    )
+    return total
+
+
+@transaction.atomic
+def _personal_data_erase_pass(
+    *, selector: str, value: str, erased_by: str, bot: Bot | None
+) -> ErasureCounts:
     counts = personal_data_count(selector=selector, value=value, bot=bot)
     submissions, events = _erasure_querysets(selector=selector, value=value, bot=bot)
     event_ids = list(events.values_list("pk", flat=True))
-    submissions.delete()  # answers go with them
-    HandlerRun.objects.filter(event_id__in=event_ids).update(
-        reply=None, message="", traceback=""
-    )
+    # The events first: their row locks make a run being recorded finish
+    # before its run is scrubbed below, and one recorded later sees them erased.
     WebhookEvent.objects.filter(pk__in=event_ids).update(
         payload=None,
         raw_body=b"",
@@ -546,14 +695,8 @@ def personal_data_erase(
         erased_at=timezone.now(),
         erased_by=erased_by,
     )
-    ErasureLog.objects.create(
-        requested_by=erased_by,
-        source=source,
-        selector=selector,
-        selector_hash=erasure_selector_hash(value),
-        bot=bot,
-        **counts.as_dict(),
-    )
+    HandlerRun.objects.filter(event_id__in=event_ids).update(**PERSONAL_RUN_FIELDS)
+    submissions.delete()  # answers go with them
     return counts
 
 

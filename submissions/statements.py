@@ -18,6 +18,7 @@ Other databases keep the ORM's statements (``is_supported``).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,13 +62,19 @@ def _insert_fields(model: type[Model]) -> tuple[Field, ...]:
 
 
 def insert_sql(
-    objs: Sequence[Model], *, returning: bool, using: str = "default"
+    objs: Sequence[Model],
+    *,
+    returning: bool,
+    only_if: str | None = None,
+    using: str = "default",
 ) -> tuple[str, tuple[Any, ...]]:
     """One ``INSERT`` of ``objs`` (one model), as ``bulk_create`` would send it.
 
     Every concrete field but an auto primary key is written; a field may
     hold ``id_of(clause)``. With ``returning``, the statement returns the
-    new primary key.
+    new primary key. With ``only_if`` (one row only), the row is inserted
+    only when that earlier clause returned a row (``INSERT ... SELECT ...
+    FROM clause``).
 
     Each value is prepared as Django's insert compiler prepares it
     (``pre_save`` then ``get_db_prep_save``); the statement's text, which
@@ -90,10 +97,12 @@ def insert_sql(
                 row.append(None)
                 params.append(field.get_db_prep_save(value, connection=connection))
         shape.append(tuple(row))
-    key = (model, returning, using, tuple(shape))
+    key = (model, returning, only_if, using, tuple(shape))
     sql = _insert_templates.get(key)
     if sql is None:
         sql, compiled = _insert_compile(objs, fields, returning=returning, using=using)
+        if only_if is not None:
+            sql = _insert_from(sql, only_if)
         if any(getattr(f, "get_placeholder", None) for f in fields):
             return sql, compiled  # a field that rewrites its value: never cached
         _insert_templates[key] = sql
@@ -173,6 +182,17 @@ def insert_rows_sql(
     return sql, tuple(columns)
 
 
+_VALUES_RE = re.compile(r"^(INSERT INTO .+?) VALUES \((.*)\)( RETURNING .+)?$", re.S)
+
+
+def _insert_from(sql: str, clause: str) -> str:
+    """``INSERT ... VALUES (row)`` as ``INSERT ... SELECT row FROM clause``."""
+    match = _VALUES_RE.match(sql)
+    if match is None or "), (" in match[2]:
+        raise ValueError(f"Not a one-row INSERT: {sql[:200]}")
+    return f"{match[1]} SELECT {match[2]} FROM {clause}{match[3] or ''}"  # noqa: S608 - Django's compiled INSERT, our clause name
+
+
 def _insert_compile(
     objs: Sequence[Model],
     fields: Sequence[Field],
@@ -191,23 +211,36 @@ def _insert_compile(
 
 
 def update_sql(
-    model: type[Model], pk: Any, values: dict[str, Any], *, using: str = "default"
+    model: type[Model],
+    pk: Any,
+    values: dict[str, Any],
+    *,
+    where: dict[str, bool] | None = None,
+    returning: bool = False,
+    using: str = "default",
 ) -> tuple[str, tuple[Any, ...]]:
     """One ``UPDATE`` of row ``pk``, as ``QuerySet.update(**values)`` would send it.
 
     Values are prepared as Django's update compiler prepares plain values
     (``get_db_prep_save``; no expressions); the text is compiled once per
-    model and set of fields, then reused.
+    model and set of fields, then reused. ``where`` adds conditions that take
+    no parameter (``{"erased_at__isnull": True}``); with ``returning``, the
+    statement returns the row's id when it matched.
     """
     connection = connections[using]
     meta = model._meta
-    key = (model, using, tuple(values))
+    conditions = tuple(sorted((where or {}).items()))
+    key = (model, using, tuple(values), conditions, returning)
     sql = _update_templates.get(key)
     if sql is None:
         query = UpdateQuery(model)
         query.add_update_values(values)
-        query.add_q(Q(pk=pk))
+        query.add_q(Q(pk=pk, **dict(conditions)))
         sql, compiled = query.get_compiler(using=using).as_sql()
+        if len(compiled) != len(values) + 1:
+            raise ValueError(f"A where condition took a parameter: {conditions}")
+        if returning:
+            sql += f" RETURNING {connection.ops.quote_name(meta.pk.column)}"
         if any(getattr(meta.get_field(n), "get_placeholder", None) for n in values):
             return sql, tuple(compiled)
         _update_templates[key] = sql

@@ -6,7 +6,7 @@ import binascii
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import BooleanField, QuerySet, Value
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -26,7 +26,41 @@ from submissions.admin.common import (
 )
 from submissions.admin.personal_data import ErasureMixin
 from submissions.dispatch import webhook_events_replay
+from submissions.masking import Redactor, can_see_sensitive, event_redactor
 from submissions.models import FormSubmission, HandlerRun, WebhookEvent
+
+#: Shown for a raw body to staff who may not see sensitive answers.
+RAW_BODY_WITHHELD = (
+    "Withheld: the body may hold answers you see masked (the payload above "
+    "shows them masked); staff who may see sensitive answers see it."
+)
+
+
+def with_visibility(queryset: QuerySet, request: HttpRequest) -> QuerySet:
+    """Each row says whether this user sees sensitive answers unmasked."""
+    visible = Value(can_see_sensitive(request.user), output_field=BooleanField())
+    return queryset.annotate(sensitive_visible=visible)
+
+
+def redactor_for(event: WebhookEvent, row: Any = None) -> Redactor | None:
+    """None when ``row`` (the event, or its run) was read for a user who sees
+    everything; else what to mask. Read without the annotation: masked."""
+    if getattr(row if row is not None else event, "sensitive_visible", False):
+        return None
+    cached = getattr(event, "_redactor", None)
+    if cached is None:
+        cached = event._redactor = event_redactor(event)
+    return cached
+
+
+def shown_text(event: WebhookEvent, text: str, row: Any = None) -> str:
+    redactor = redactor_for(event, row)
+    return text if redactor is None else redactor.text(text)
+
+
+def shown_json(event: WebhookEvent, value: Any, row: Any = None) -> Any:
+    redactor = redactor_for(event, row)
+    return value if redactor is None else redactor.json(value)
 
 
 def replay_and_report(
@@ -70,11 +104,20 @@ class HandlerRunInline(ReadOnlyAdminMixin, admin.TabularInline):
         "started_at",
         "duration_ms",
         "error_type",
-        "message",
+        "message_shown",
     ]
     readonly_fields = fields
     ordering = ["attempt"]
     verbose_name_plural = "handler runs"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HandlerRun]:
+        return with_visibility(super().get_queryset(request), request).select_related(
+            "event"
+        )
+
+    @admin.display(description="message")
+    def message_shown(self, run: HandlerRun) -> str:
+        return shown_text(run.event, run.message, run)
 
 
 @admin.register(HandlerRun)
@@ -103,8 +146,11 @@ class HandlerRunAdmin(ReplayMixin, ReadOnlyAdminMixin, BigTableAdmin):
     ordering = ["-started_at", "-id"]
     sortable_by = ["started_at"]
     actions = ["replay_events"]
-    readonly_fields = ["traceback_display", "reply_json"]
-    exclude = ["traceback", "reply"]
+    readonly_fields = ["message_shown", "traceback_display", "reply_json"]
+    exclude = ["message", "traceback", "reply"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HandlerRun]:
+        return with_visibility(super().get_queryset(request), request)
 
     @admin.action(description="Replay these runs' events", permissions=["replay"])
     def replay_events(
@@ -120,13 +166,17 @@ class HandlerRunAdmin(ReplayMixin, ReadOnlyAdminMixin, BigTableAdmin):
     def event_link(self, run: HandlerRun) -> str:
         return event_link(run.event_id)
 
+    @admin.display(description="message")
+    def message_shown(self, run: HandlerRun) -> str:
+        return shown_text(run.event, run.message, run)
+
     @admin.display(description="traceback")
     def traceback_display(self, run: HandlerRun) -> str:
-        return preformatted(run.traceback)
+        return preformatted(shown_text(run.event, run.traceback, run))
 
     @admin.display(description="reply")
     def reply_json(self, run: HandlerRun) -> str:
-        return pretty_json(run.reply)
+        return pretty_json(shown_json(run.event, run.reply, run))
 
 
 @admin.register(WebhookEvent)
@@ -161,8 +211,12 @@ class WebhookEventAdmin(
         "payload_json",
         "raw_body_display",
         "reply_json",
+        "error_detail_shown",
         "traceback_display",
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookEvent]:
+        return with_visibility(super().get_queryset(request), request)
 
     def get_fieldsets(
         self, request: HttpRequest, obj: WebhookEvent | None = None
@@ -190,7 +244,13 @@ class WebhookEventAdmin(
             fieldsets.append(
                 (
                     "Error",
-                    {"fields": ["error_code", "error_detail", "traceback_display"]},
+                    {
+                        "fields": [
+                            "error_code",
+                            "error_detail_shown",
+                            "traceback_display",
+                        ]
+                    },
                 )
             )
         fieldsets += [
@@ -243,21 +303,29 @@ class WebhookEventAdmin(
 
     @admin.display(description="payload")
     def payload_json(self, event: WebhookEvent) -> str:
-        return pretty_json(event.payload)
+        return pretty_json(shown_json(event, event.payload))
 
     @admin.display(description="reply body")
     def reply_json(self, event: WebhookEvent) -> str:
-        return pretty_json(event.response_body)
+        return pretty_json(shown_json(event, event.response_body))
+
+    @admin.display(description="error detail")
+    def error_detail_shown(self, event: WebhookEvent) -> str:
+        return shown_text(event, event.error_detail) or "-"
 
     @admin.display(description="traceback")
     def traceback_display(self, event: WebhookEvent) -> str:
-        return preformatted(event.traceback)
+        return preformatted(shown_text(event, event.traceback))
 
     @admin.display(description="raw body")
     def raw_body_display(self, event: WebhookEvent) -> str:
         raw = bytes(event.raw_body or b"")
         if not raw:
             return "-"
+        redactor = redactor_for(event)
+        if redactor is not None and not (event.payload and redactor.is_empty):
+            # Only a body that parsed into no sensitive answer is shown masked users.
+            return RAW_BODY_WITHHELD
         note = " (truncated)" if event.body_truncated else ""
         try:
             text = raw.decode("utf-8")

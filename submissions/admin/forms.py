@@ -137,6 +137,7 @@ def form_table_view(
             submissions=shown,
             term=term,
             exact=exact_search_q(term, ("conversation_id", "user_id")),
+            hide_sensitive=not can_see_sensitive(request.user),
         )
     paginator = EstimatedCountPaginator(shown, PER_PAGE)
     try:

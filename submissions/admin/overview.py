@@ -16,7 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from submissions.models import WebhookEvent
+from submissions.masking import can_see_sensitive, event_redactor
+from submissions.models import HandlerRun, WebhookEvent
 from submissions.selectors import overview
 
 DAYS = 30
@@ -111,6 +112,16 @@ def overview_view(request: HttpRequest) -> HttpResponse:
             handler_name=row["handler_name"],
             bot__id__exact=row["bot_id"],
         )
+    if data.failing and not can_see_sensitive(request.user):
+        # A handler's error may repeat an answer: masked as on the event's page.
+        runs = HandlerRun.objects.select_related("event").in_bulk(
+            [row["last_id"] for row in data.failing]
+        )
+        for row in data.failing:
+            run = runs.get(row["last_id"])
+            row["message"] = (
+                event_redactor(run.event).text(row["message"]) if run else ""
+            )
     for row in data.failing:
         row["url"] = _events_url(
             status__exact="failed", handler_name=row["handler_name"]

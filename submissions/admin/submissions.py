@@ -115,10 +115,14 @@ class FormSubmissionAdmin(
             )
         )
 
-    def search(self, queryset: QuerySet, term: str) -> QuerySet:
-        """Exact matches on indexed columns, or answers containing the term."""
+    def search(self, request: HttpRequest, queryset: QuerySet, term: str) -> QuerySet:
+        """Exact matches on indexed columns, or answers containing the term
+        (but for sensitive ones the user sees masked)."""
         return submission_search(
-            submissions=queryset, term=term, exact=self.search_q(term)
+            submissions=queryset,
+            term=term,
+            exact=self.search_q(term),
+            hide_sensitive=not can_see_sensitive(request.user),
         )
 
     def has_export_permission(self, request: HttpRequest) -> bool:

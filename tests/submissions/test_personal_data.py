@@ -86,7 +86,8 @@ def api_for(user: User) -> APIClient:
 def two_people(deliver):
     for payload in (ADA, {**ADA, "formValues": {"name": "Ada again"}}, BOB):
         assert deliver(payload, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 200
-    # A rejected request in Ada's conversation: its payload was parsed.
+    # A rejected request in Ada's conversation: no user id stored, her id in
+    # its body (erased with the rest).
     deliver({**ADA, "formValues": "not a form"})
     return WebhookEvent.objects.filter(user_id="user-ada").order_by("pk")
 
@@ -100,7 +101,7 @@ def test_the_command_erases_one_person_and_leaves_audit_stubs(two_people):
 
     out = run("erase_personal_data", "--user-id", "user-ada", "--yes")
 
-    assert "Erased: 2 submissions, 4 answers, 2 events, 2 runs." in out
+    assert "Erased: 2 submissions, 4 answers, 3 events, 2 runs." in out
     assert not FormSubmission.objects.filter(user_id="user-ada").exists()
     assert FormAnswer.objects.filter(submission=bob_before).count() == 2
     for event in WebhookEvent.objects.filter(pk__in=ada_events):
@@ -129,13 +130,13 @@ def test_the_command_erases_one_person_and_leaves_audit_stubs(two_people):
     assert log.selector == "user_id"
     assert log.selector_hash == erasure_selector_hash("user-ada")
     assert "user-ada" not in json.dumps(list(ErasureLog.objects.values()), default=str)
-    assert (log.submissions, log.answers, log.events, log.runs) == (2, 4, 2, 2)
+    assert (log.submissions, log.answers, log.events, log.runs) == (2, 4, 3, 2)
 
 
 def test_a_dry_run_counts_and_changes_nothing(two_people):
     out = run("erase_personal_data", "--user-id", "user-ada", "--dry-run")
 
-    assert "Would erase: 2 submissions, 4 answers, 2 events, 2 runs." in out
+    assert "Would erase: 2 submissions, 4 answers, 3 events, 2 runs." in out
     assert FormSubmission.objects.filter(user_id="user-ada").count() == 2
     assert not ErasureLog.objects.exists()
 
