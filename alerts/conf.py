@@ -65,11 +65,11 @@ def alert_settings() -> AlertSettings:
         retry_seconds=int(values["RETRY_SECONDS"]),
         retry_max_seconds=int(values["RETRY_MAX_SECONDS"]),
         rule_cache_seconds=float(values["RULE_CACHE_SECONDS"]),
-        webhook_allowed_networks=_networks(values["WEBHOOK_ALLOWED_NETWORKS"]),
+        webhook_allowed_networks=parse_networks(values["WEBHOOK_ALLOWED_NETWORKS"]),
     )
 
 
-def _networks(values: Any) -> tuple[Network, ...]:
+def parse_networks(values: Any) -> tuple[Network, ...]:
     if isinstance(values, str):
         values = [v for v in values.replace(",", " ").split() if v]
     networks = []

@@ -21,6 +21,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from alerts.checks import check_alert_settings
 from alerts.conf import alert_settings
 from alerts.models import (
     AlertKind,
@@ -188,6 +189,14 @@ def test_a_bad_network_in_the_setting_fails_loudly(settings):
 
     with pytest.raises(ImproperlyConfigured, match="'intranet', which is not a"):
         alert_settings()
+
+
+def test_the_system_check_names_a_bad_network(settings):
+    settings.ALERTS = {"WEBHOOK_ALLOWED_NETWORKS": ["10.0.0.0/33"]}
+
+    (error,) = check_alert_settings()
+    assert error.id == "alerts.E003"
+    assert "'10.0.0.0/33', which is not a network" in error.msg
 
 
 def test_the_setting_reads_a_comma_separated_string(settings):
