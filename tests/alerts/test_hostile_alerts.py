@@ -295,6 +295,20 @@ def test_a_name_that_resolves_to_loopback_is_refused_after_resolution(
     )
 
 
+def test_an_https_name_is_checked_after_resolution_too(
+    deliver, bot, receiver, resolver, settings
+):
+    settings.ALERTS = {}
+    answers, calls = resolver
+    answers["secure.attacker.example"] = [["::1"]]
+
+    alert = send_one_alert(deliver, "https://secure.attacker.example:8443/hook")
+
+    assert calls == ["secure.attacker.example"]
+    assert alert.status == "failed"
+    assert "is not a public address (::1)" in alert.error
+
+
 def test_one_private_address_among_public_ones_refuses_the_name(
     deliver, bot, receiver, resolver, settings
 ):
@@ -435,6 +449,8 @@ def test_markup_in_names_is_escaped_in_the_admin_and_the_webhook_text(
 # --- a flood of failures ---------------------------------------------------------
 
 FLOOD = 300
+#: The task queue's own reads and writes, the event, the rules and the state.
+WORKER_QUERIES_PER_INCIDENT = 20  # 16 today
 EXPLODE = {"handler": "explode", "formValues": {"q": "a"}}
 
 
@@ -466,10 +482,13 @@ def test_a_flood_of_failures_costs_each_delivery_the_same_queries_and_one_alert(
     ]
     assert len(task_inserts) == 1
 
-    work_off_queue()
+    with CaptureQueriesContext(connection) as worker:
+        work_off_queue()
 
     assert len(mailoutbox) == 1
     assert len(receiver.requests) == 1
+    # The worker too: a fixed handful of queries per incident, not a growing one.
+    assert len(worker) < FLOOD * WORKER_QUERIES_PER_INCIDENT, len(worker) / FLOOD
     state = AlertState.objects.get()
     assert state.pending_count == FLOOD - 1  # counted, held back
 
