@@ -3,6 +3,10 @@
 Both raise ``DeliveryError`` (worth another try) or its subclass
 ``PermanentDeliveryError`` (another try would fail the same way: a refused
 URL, a redirect, a 4xx answer other than 408 and 429).
+
+A webhook goes straight to its host (no ``HTTP(S)_PROXY``), and only to an
+address ``alerts.destinations`` allows, checked after the name is resolved,
+the connection made to the checked address (TLS still verifies the name).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from django.core.mail import EmailMessage
 
+from alerts import destinations
 from alerts.conf import alert_settings
 
 USER_AGENT = "logicdialog-webhooks-alerts/1"
@@ -32,6 +37,12 @@ class PermanentDeliveryError(DeliveryError):
 
 
 def send_email(*, to: str, subject: str, body: str) -> None:
+    if any(c in to for c in "\r\n") or any(c in subject for c in "\r\n"):
+        # Django refuses it too (BadHeaderError); another try would again.
+        raise PermanentDeliveryError(
+            "The recipient or subject holds a line break, which would start "
+            "another email header: correct the recipient's address."
+        )
     try:
         EmailMessage(
             subject=subject,
@@ -50,6 +61,39 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = destinations.guarded_connection
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    # ``HTTPSConnection.connect`` opens the socket through ``_create_connection``
+    # and then wraps it with the URL's host name for SNI and verification.
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = destinations.guarded_connection
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),  # a proxy would connect where we did not check
+        _GuardedHTTPHandler,
+        _GuardedHTTPSHandler,
+        _NoRedirects,
+    )
+
+
 def _answer(raw: bytes) -> str:
     text = raw[: ANSWER_CHARS * 4].decode("utf-8", "replace")
     text = "".join(c if c.isprintable() else " " for c in text).strip()
@@ -58,17 +102,20 @@ def _answer(raw: bytes) -> str:
 
 def post_webhook(*, url: str, payload: dict[str, Any], timeout: float) -> int:
     """POST ``payload`` as JSON to ``url``; the 2xx status, or ``DeliveryError``."""
-    if not url.lower().startswith(("http://", "https://")):
-        raise PermanentDeliveryError("Only http and https webhook URLs are allowed.")
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url,
-        data=json.dumps(payload, ensure_ascii=False).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-        method="POST",
-    )
-    opener = urllib.request.build_opener(_NoRedirects)
+    problem = destinations.webhook_url_problem(url)
+    if problem:
+        raise PermanentDeliveryError(problem)
     try:
-        with opener.open(request, timeout=timeout) as response:
+        request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+            url.strip(),
+            data=json.dumps(payload, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+            method="POST",
+        )
+    except ValueError as exc:
+        raise PermanentDeliveryError(f"This is not a valid URL: {exc}.") from None
+    try:
+        with _opener().open(request, timeout=timeout) as response:
             response.read(64 * 1024)
             return response.status
     except urllib.error.HTTPError as exc:
@@ -88,5 +135,9 @@ def post_webhook(*, url: str, payload: dict[str, Any], timeout: float) -> int:
         if isinstance(exc.reason, TimeoutError):
             raise DeliveryError(f"No answer within {timeout:g} s.") from None
         raise DeliveryError(f"Could not connect: {exc.reason}.") from None
+    except destinations.DisallowedDestination as exc:
+        raise PermanentDeliveryError(str(exc)) from None
+    except http.client.InvalidURL as exc:
+        raise PermanentDeliveryError(f"This is not a valid URL: {exc}.") from None
     except (OSError, http.client.HTTPException) as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from None

@@ -2,8 +2,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.exceptions import ImproperlyConfigured
 
-from alerts.conf import DEFAULTS
+from alerts.conf import DEFAULTS, parse_networks
 
 POSITIVE = (
     "WINDOW_MINUTES",
@@ -39,4 +40,8 @@ def check_alert_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                     id="alerts.E002",
                 )
             )
+    try:
+        parse_networks(values["WEBHOOK_ALLOWED_NETWORKS"])
+    except ImproperlyConfigured as exc:
+        errors.append(Error(str(exc), id="alerts.E003"))
     return errors

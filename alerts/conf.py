@@ -1,11 +1,13 @@
 """The one accessor for the alerts' settings (``settings.ALERTS``)."""
 
 import functools
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -22,7 +24,12 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_SECONDS": 30,
     "RETRY_MAX_SECONDS": 3600,
     "RULE_CACHE_SECONDS": 30,
+    # Networks an alert webhook may reach though they are not public (loopback,
+    # private, link-local...), e.g. ["10.20.0.0/16"]; empty: public addresses only.
+    "WEBHOOK_ALLOWED_NETWORKS": [],
 }
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,7 @@ class AlertSettings:
     retry_seconds: int
     retry_max_seconds: int
     rule_cache_seconds: float
+    webhook_allowed_networks: tuple[Network, ...]
 
 
 @functools.cache
@@ -57,7 +65,24 @@ def alert_settings() -> AlertSettings:
         retry_seconds=int(values["RETRY_SECONDS"]),
         retry_max_seconds=int(values["RETRY_MAX_SECONDS"]),
         rule_cache_seconds=float(values["RULE_CACHE_SECONDS"]),
+        webhook_allowed_networks=parse_networks(values["WEBHOOK_ALLOWED_NETWORKS"]),
     )
+
+
+def parse_networks(values: Any) -> tuple[Network, ...]:
+    if isinstance(values, str):
+        values = [v for v in values.replace(",", " ").split() if v]
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(str(value).strip(), strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"ALERTS['WEBHOOK_ALLOWED_NETWORKS'] holds {value!r}, which is not a "
+                "network: give addresses or CIDR networks such as '10.20.0.0/16' "
+                "or 'fd00::/8'."
+            ) from None
+    return tuple(networks)
 
 
 @receiver(setting_changed)

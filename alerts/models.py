@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from alerts.conf import alert_settings
+from alerts.destinations import webhook_url_problem
 from submissions.models import Bot
 
 
@@ -133,7 +134,8 @@ class AlertRecipient(models.Model):
         max_length=2000,
         help_text=(
             "An email address, or an incoming-webhook URL (http or https) that "
-            "takes a JSON POST, such as Slack's or Teams'."
+            "takes a JSON POST, such as Slack's or Teams'. Webhooks reach public "
+            "addresses only, unless ALERTS_WEBHOOK_ALLOWED_NETWORKS allows more."
         ),
     )
 
@@ -150,6 +152,13 @@ class AlertRecipient(models.Model):
 
     def clean(self) -> None:
         self.target = self.target.strip()
+        problem = None
+        if self.channel == Channel.WEBHOOK:
+            problem = webhook_url_problem(self.target)
+            # An address in any spelling (2130706433, 0x7f.1) is named as such,
+            # before the URL validator's plainer "Enter a valid URL.".
+            if problem and self.target.lower().startswith(("http://", "https://")):
+                raise ValidationError({"target": problem})
         try:
             if self.channel == Channel.EMAIL:
                 EmailValidator()(self.target)
@@ -157,6 +166,8 @@ class AlertRecipient(models.Model):
                 URLValidator(schemes=["http", "https"])(self.target)
         except ValidationError as exc:
             raise ValidationError({"target": exc.messages}) from None
+        if problem:
+            raise ValidationError({"target": problem})
 
     @property
     def shown(self) -> str:

@@ -41,6 +41,17 @@ holding the UTC wall time (Excel has no time zones) in the format
 column widths fitted to the header and the first 200 rows. XlsxWriter's
 ``constant_memory`` mode keeps one row in memory; a sheet over Excel's
 1,048,576 rows goes on in another sheet.
+
+XLSX text (``xlsx_text``, every heading and text cell): XlsxWriter's
+``strings_to_formulas``, ``strings_to_urls`` and ``strings_to_numbers`` are
+off as well, so no text can become a formula, a link or a number whichever
+writer is called. A character no XML file can hold (U+0000 to U+001F but for
+tab, line feed and carriage return; U+FFFE, U+FFFF; a lone surrogate)
+becomes U+FFFD, so every file opens in every reader; a carriage return, or
+CR LF, becomes a line feed (a cell's line break). Text longer than a cell
+holds (32,767 UTF-16 units, Excel's limit) is cut to fit and ends with
+``XLSX_CUT_MARKER`` saying how long it was; the CSV and the API's JSON carry
+it whole.
 """
 
 from __future__ import annotations
@@ -106,6 +117,14 @@ XLSX_WIDTH_SAMPLE = 200
 XLSX_MIN_WIDTH = 6
 XLSX_MAX_WIDTH = 60
 XLSX_BLOCK_SIZE = 64 * 1024
+#: Excel's longest cell text, in UTF-16 code units.
+XLSX_MAX_CELL_CHARS = 32_767
+#: Ends a cut cell; filled in with the text's full length in characters.
+XLSX_CUT_MARKER = " [… cut to fit an Excel cell: {length:,} characters in all]"
+# What XML 1.0 cannot carry (XlsxWriter would write the first group as
+# _xHHHH_ escapes that most readers but Excel show as they are), and lone
+# surrogates (which no UTF-8 file holds: writing one would fail mid-export).
+_XLSX_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +385,12 @@ def xlsx_write(
 
     rows = iter(rows)
     header = next(rows)
+    # Made safe, two headings can become one ("k\x01", "k\x02"): unique again.
+    fixed = len(FIXED_COLUMNS)
+    header = [
+        *header[:fixed],
+        *unique_headings([xlsx_text(str(h)) for h in header[fixed:]]),
+    ]
     if len(header) > XLSX_MAX_COLUMNS:
         raise ValueError(
             f"This export has {len(header):,} columns; an XLSX sheet holds at "
@@ -374,7 +399,16 @@ def xlsx_write(
         )
     first = list(islice(rows, XLSX_WIDTH_SAMPLE))
     widths = xlsx_column_widths(header, first)
-    workbook = xlsxwriter.Workbook(output, {"constant_memory": True})
+    workbook = xlsxwriter.Workbook(
+        output,
+        {
+            "constant_memory": True,
+            # Only ``write()`` guesses; these writers never call it. Off anyway.
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
     workbook.set_properties({"title": "Form submissions"})
     bold = workbook.add_format({"bold": True})
     moment = workbook.add_format({"num_format": XLSX_DATETIME_FORMAT})
@@ -420,7 +454,7 @@ def _xlsx_row(sheet: Any, row_number: int, row: Sequence[Cell], moment: Any) -> 
         kind = type(value)
         if kind is str:
             if value:
-                sheet.write_string(row_number, column, value)
+                sheet.write_string(row_number, column, xlsx_text(value))
         elif kind is int:
             if _xlsx_exact(value):
                 sheet.write_number(row_number, column, value)
@@ -438,6 +472,30 @@ def _xlsx_row(sheet: Any, row_number: int, row: Sequence[Cell], moment: Any) -> 
                 value.astimezone(UTC).replace(tzinfo=None),
                 moment,
             )
+
+
+def xlsx_text(text: str) -> str:
+    """``text`` as a cell can hold it: unsafe characters replaced, cut to Excel's limit."""
+    length = len(text)
+    if _XLSX_UNSAFE.search(text):
+        text = _XLSX_UNSAFE.sub("\ufffd", text)
+    if "\r" in text:  # a cell's line break is a line feed (XlsxWriter hides a CR)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # A code point is one or two UTF-16 units: under half the limit always fits.
+    if (
+        len(text) <= XLSX_MAX_CELL_CHARS // 2
+        or _utf16_units(text) <= XLSX_MAX_CELL_CHARS
+    ):
+        return text
+    marker = XLSX_CUT_MARKER.format(length=length)
+    keep = XLSX_MAX_CELL_CHARS - len(marker)
+    # Cut on UTF-16 units; "ignore" drops half a surrogate pair left at the end.
+    head = text[:keep].encode("utf-16-le")[: keep * 2].decode("utf-16-le", "ignore")
+    return head + marker
+
+
+def _utf16_units(text: str) -> int:
+    return len(text) + sum(1 for c in text if c > "\uffff")
 
 
 def _xlsx_exact(number: int) -> bool:

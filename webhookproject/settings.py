@@ -364,6 +364,12 @@ ALERTS = {
     "RULE_CACHE_SECONDS": env.int(
         "ALERTS_RULE_CACHE_SECONDS", default=ALERT_DEFAULTS["RULE_CACHE_SECONDS"]
     ),
+    # Non-public networks alert webhooks may reach (comma-separated CIDR);
+    # empty: only public addresses (no loopback, private or link-local).
+    "WEBHOOK_ALLOWED_NETWORKS": env.list(
+        "ALERTS_WEBHOOK_ALLOWED_NETWORKS",
+        default=ALERT_DEFAULTS["WEBHOOK_ALLOWED_NETWORKS"],
+    ),
 }
 
 # Logs go to stderr, one JSON object per line unless DJANGO_LOG_FORMAT=plain

@@ -22,12 +22,16 @@ from alerts.selectors import watches_clear
 from tests.alerts.factories import AlertRecipientFactory, AlertRuleFactory
 
 OPS_EMAIL = "ops@example.com"
+LOOPBACK_ALLOWED = {"WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.1/32"]}
 
 
 @pytest.fixture(autouse=True)
 def _alerts_test_settings(settings) -> Iterator[None]:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.WEBHOOKS = {"PUBLIC_BASE_URL": "https://hooks.example.com"}
+    # The receiver below listens on loopback, which alert webhooks may not
+    # reach by default (tests/alerts/test_hostile_alerts.py proves it).
+    settings.ALERTS = LOOPBACK_ALLOWED
     # The rule cache is per process: a rule from an earlier test (flushed
     # without a post_delete) must not be seen by the next one.
     watches_clear()

@@ -31,7 +31,7 @@ def alert_to(deliver, make_rule):
 def test_a_webhook_that_fails_once_is_retried_with_backoff(
     alert_to, receiver, settings
 ):
-    settings.ALERTS = {"RETRY_SECONDS": 60}
+    settings.ALERTS = {**settings.ALERTS, "RETRY_SECONDS": 60}
     receiver.answers = [(500, 0)]
 
     alert = alert_to(receiver.url)
@@ -59,7 +59,11 @@ def test_a_webhook_that_fails_once_is_retried_with_backoff(
 def test_a_webhook_that_does_not_answer_in_time_fails_after_the_last_try(
     alert_to, receiver, settings
 ):
-    settings.ALERTS = {"WEBHOOK_TIMEOUT_SECONDS": 0.2, "MAX_ATTEMPTS": 2}
+    settings.ALERTS = {
+        **settings.ALERTS,
+        "WEBHOOK_TIMEOUT_SECONDS": 0.2,
+        "MAX_ATTEMPTS": 2,
+    }
     receiver.answers = [(200, 1.0), (200, 1.0)]
 
     alert = alert_to(receiver.url)
@@ -119,7 +123,7 @@ def test_a_webhook_nobody_listens_on_is_retried(alert_to):
 def test_an_email_the_mail_server_refuses_is_retried(deliver, make_rule, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", closed_port()
-    settings.ALERTS = {"MAX_ATTEMPTS": 2}
+    settings.ALERTS = {**settings.ALERTS, "MAX_ATTEMPTS": 2}
     make_rule(AlertKind.UNKNOWN_HANDLER)
     deliver(UNROUTED)
 
@@ -148,7 +152,7 @@ def test_an_alert_whose_recipient_was_removed_fails(deliver, make_rule, receiver
 
 
 def test_backoff_doubles_and_is_capped(settings):
-    settings.ALERTS = {"RETRY_SECONDS": 30, "RETRY_MAX_SECONDS": 200}
+    settings.ALERTS = {**settings.ALERTS, "RETRY_SECONDS": 30, "RETRY_MAX_SECONDS": 200}
     assert [retry_delay_seconds(n) for n in range(1, 6)] == [30, 60, 120, 200, 200]
 
 

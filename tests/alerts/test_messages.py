@@ -73,7 +73,7 @@ def test_the_next_alert_says_how_many_since_the_last_one():
 
 
 def test_unknown_alert_settings_are_refused(settings):
-    settings.ALERTS = {"WINDOW_MINUTE": 10, "MAX_ATTEMPTS": 0}
+    settings.ALERTS = {**settings.ALERTS, "WINDOW_MINUTE": 10, "MAX_ATTEMPTS": 0}
     errors = {e.id: e.msg for e in run_checks()}
     assert errors["alerts.E001"] == "Unknown ALERTS setting(s): WINDOW_MINUTE."
     assert (

@@ -105,7 +105,7 @@ def test_rules_are_cached_and_a_saved_rule_is_seen_at_once(make_rule):
 def test_a_change_from_another_process_is_seen_when_the_cache_expires(
     make_rule, settings
 ):
-    settings.ALERTS = {"RULE_CACHE_SECONDS": 0.2}
+    settings.ALERTS = {**settings.ALERTS, "RULE_CACHE_SECONDS": 0.2}
     rule = make_rule(AlertKind.HANDLER_FAILING)
     assert is_watched(kind="handler_failing", bot_id=1, handler_name="x")
 
