@@ -502,6 +502,8 @@ class Overview:
     #: status -> deliveries per day, in ``days`` order.
     deliveries: dict[str, list[int]]
     unrouted: list[dict[str, Any]]
+    #: Per bot: verified deliveries its wire mapping could not read.
+    unparsed: list[dict[str, Any]]
     failing: list[dict[str, Any]]
     dead_follow_ups: list[dict[str, Any]]
     rejected_tokens: list[dict[str, Any]]
@@ -541,7 +543,7 @@ def _day_number(*, field: str, bounds: list[datetime], using: str) -> Any:
 def overview(
     *, now: datetime, days: int = 30, recent: timedelta = timedelta(hours=24)
 ) -> Overview:
-    """The last ``days`` days per day, and what needs attention: seven queries.
+    """The last ``days`` days per day, and what needs attention: eight queries.
 
     Days are in the site's time zone. Each query is bounded by time on an
     index; the per-day counts read only their index, grouped by ids (names
@@ -606,6 +608,15 @@ def overview(
         .annotate(n=Count("id"), first=Min("received_at"), last=Max("received_at"))
         .order_by("-last")
     )
+    unparsed = list(
+        WebhookEvent.objects.filter(
+            status=WebhookEvent.Status.UNPARSED, received_at__gte=start
+        )
+        .order_by()
+        .values("bot_id", "bot__name")
+        .annotate(n=Count("id"), last=Max("received_at"), last_id=Max("id"))
+        .order_by("-last")
+    )
     failing = list(
         HandlerRun.objects.filter(
             outcome__in=(HandlerRun.Outcome.FAILED, HandlerRun.Outcome.TIMED_OUT),
@@ -648,6 +659,7 @@ def overview(
         submissions=submissions,
         deliveries=deliveries,
         unrouted=unrouted,
+        unparsed=unparsed,
         failing=failing,
         dead_follow_ups=dead,
         rejected_tokens=rejected,

@@ -44,6 +44,8 @@ class PreviewRow:
 
 
 def _recent_bodies(bot: Bot) -> list[tuple[WebhookEvent, Any]]:
+    if bot.pk is None:  # a bot being added: nothing stored yet
+        return []
     events = (
         WebhookEvent.objects.filter(
             bot=bot, status__in=REPARSABLE, erased_at__isnull=True, body_truncated=False

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 
+from handlers import registry
+from handlers.mapping import MappingError, suggest
 from handlers.wire import WireError, field_spellings, parse_json
 from submissions.admin.common import CheckedActionsMixin, pretty_json
 from submissions.models import Bot, WebhookEvent, generate_secret
+from submissions.reparse import webhook_events_reparse
 from submissions.selectors import bot_recent_deliveries
 from submissions.services import bot_rotate_secret
+from submissions.wire_preview import wire_mapping_preview, wire_mapping_validate
 
 
 class BotAdminForm(forms.ModelForm):
@@ -34,7 +41,22 @@ class BotAdminForm(forms.ModelForm):
 
     class Meta:
         model = Bot
-        fields = ["name", "slug", "is_active", "secret"]
+        fields = ["name", "slug", "is_active", "secret", "wire_mapping"]
+        widgets = {
+            "wire_mapping": forms.Textarea(
+                attrs={
+                    "rows": 12,
+                    "cols": 80,
+                    "spellcheck": "false",
+                    "class": "vLargeTextField",
+                }
+            )
+        }
+
+    def clean_wire_mapping(self) -> Any:
+        data = self.cleaned_data.get("wire_mapping") or {}
+        wire_mapping_validate(bot=self.instance, data=data)
+        return data
 
     def clean_secret(self) -> str:
         entered = self.cleaned_data["secret"]
@@ -58,11 +80,64 @@ class BotAdmin(CheckedActionsMixin, admin.ModelAdmin):
     search_fields = ["name", "slug"]
     sortable_by = ["name", "slug", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
-    actions = ["rotate_secret"]
+    actions = ["rotate_secret", "reparse_deliveries"]
     change_form_template = "admin/submissions/bot/change_form.html"
 
     class Media:
-        js = ["submissions/admin/copy.js"]
+        js = ["submissions/admin/copy.js", "submissions/admin/wire_mapping.js"]
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:bot_id>/wire-preview/",
+                self.admin_site.admin_view(self.wire_preview_view),
+                name="submissions_bot_wire_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def wire_preview_view(self, request: HttpRequest, bot_id: int) -> JsonResponse:
+        """What the bot's last deliveries yield under a mapping being edited (POST)."""
+        bot = get_object_or_404(Bot, pk=bot_id)
+        if request.method != "POST":
+            return JsonResponse(
+                {"error": "method_not_allowed", "detail": "POST a mapping to preview."},
+                status=405,
+            )
+        if not self.has_change_permission(request, bot):
+            raise PermissionDenied
+        try:
+            data = json.loads(request.POST.get("mapping") or "{}")
+            wire_mapping_validate(bot=bot, data=data)
+        except ValueError as exc:
+            return JsonResponse(
+                {"error": "invalid_mapping", "detail": f"Not JSON: {exc}"}, status=400
+            )
+        except ValidationError as exc:
+            return JsonResponse(
+                {"error": "invalid_mapping", "detail": " ".join(exc.messages)},
+                status=400,
+            )
+        rows = wire_mapping_preview(bot=bot, data=data, user=request.user)
+        return JsonResponse(
+            {
+                "rows": [
+                    {
+                        "event": row.event_id,
+                        "received": row.received_at.isoformat(),
+                        "status": row.status,
+                        "handler": row.handler_name,
+                        "conversation": row.conversation_id,
+                        "user": row.user_id,
+                        "delivery": row.delivery_id,
+                        "answers": [[key, value] for key, value in row.answers],
+                        "answer_count": row.answer_count,
+                        "error": row.error,
+                    }
+                    for row in rows
+                ]
+            }
+        )
 
     @staticmethod
     def webhook_url(request: HttpRequest, bot: Bot) -> str:
@@ -85,9 +160,9 @@ class BotAdmin(CheckedActionsMixin, admin.ModelAdmin):
         bot = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if bot is not None and request.user.has_perm("submissions.view_webhookevent"):
-            extra_context["recent_deliveries"] = [
-                _diagnosis(event) for event in bot_recent_deliveries(bot=bot)
-            ]
+            recent = bot_recent_deliveries(bot=bot)
+            extra_context["recent_deliveries"] = [_diagnosis(e) for e in recent]
+            extra_context |= _wire_mapping_context(request, bot, recent)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def render_change_form(
@@ -102,6 +177,29 @@ class BotAdmin(CheckedActionsMixin, admin.ModelAdmin):
         if obj is not None and obj.pk:
             context["webhook_url"] = self.webhook_url(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.action(
+        description="Read stored deliveries again with the bot's wire mapping",
+        permissions=["change"],
+    )
+    def reparse_deliveries(self, request: HttpRequest, queryset: QuerySet[Bot]) -> None:
+        for bot in queryset.order_by("name"):
+            counts: dict[str, int] = {}
+            for result in webhook_events_reparse(
+                bot=bot, by=request.user.get_username()
+            ):
+                counts[result.change] = counts.get(result.change, 0) + 1
+            summary = ", ".join(f"{n} {change}" for change, n in sorted(counts.items()))
+            self.log_change(
+                request, bot, f"Read deliveries again: {summary or 'none'}."
+            )
+            self.message_user(
+                request,
+                f"{bot.name}: read {sum(counts.values())} deliveries again"
+                + (f" ({summary})" if summary else "")
+                + ". Handlers did not run; replay the events that should run.",
+                messages.SUCCESS,
+            )
 
     @admin.action(description="Rotate secret", permissions=["change"])
     def rotate_secret(
@@ -162,3 +260,45 @@ def _diagnosis(event: WebhookEvent) -> dict[str, Any]:
         "body_note": body_note,
     }
     return item
+
+
+def _wire_mapping_context(
+    request: HttpRequest, bot: Bot, recent: list[WebhookEvent]
+) -> dict[str, Any]:
+    """The mapping's preview on the last deliveries and, for an unparsed one
+    (the latest, or ``?suggest=<event id>``), a mapping read from its body."""
+    context: dict[str, Any] = {
+        "wire_preview": wire_mapping_preview(
+            bot=bot, data=bot.wire_mapping, user=request.user
+        )
+        if bot.mapping() is not None or not bot.wire_mapping
+        else [],
+        "wire_preview_url": reverse(
+            "admin:submissions_bot_wire_preview", args=[bot.pk]
+        ),
+    }
+    asked = request.GET.get("suggest", "")
+    source = (
+        WebhookEvent.objects.filter(bot=bot, pk=int(asked)).first()
+        if asked.isdigit()
+        else next((e for e in recent if e.status == WebhookEvent.Status.UNPARSED), None)
+    )
+    if source is not None and source.raw_body and source.erased_at is None:
+        try:
+            body = json.loads(bytes(source.raw_body))
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            suggested = suggest(body, handler_names=registry.names())
+            try:
+                suggestion_preview = wire_mapping_preview(
+                    bot=bot, data=suggested, user=request.user
+                )
+            except MappingError:  # a guess the mapping's own rules refuse
+                return context
+            context |= {
+                "suggestion_event": source,
+                "suggestion": json.dumps(suggested, indent=2),
+                "suggestion_preview": suggestion_preview,
+            }
+    return context

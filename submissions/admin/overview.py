@@ -32,6 +32,7 @@ STATUS_COLOURS = {
     "rejected": "#CC79A7",
     "duplicate": "#56B4E9",
     "received": "#999999",
+    "unparsed": "#F0E442",
 }
 FORM_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]
 #: Forms drawn one by one; the rest are summed as "N other forms". Any caller
@@ -122,6 +123,9 @@ def overview_view(request: HttpRequest) -> HttpResponse:
             row["message"] = (
                 event_redactor(run.event).text(row["message"]) if run else ""
             )
+    for row in data.unparsed:
+        row["url"] = reverse("admin:submissions_bot_change", args=[row["bot_id"]])
+        row["suggest_url"] = f"{row['url']}?suggest={row['last_id']}#wire-mapping"
     for row in data.failing:
         row["url"] = _events_url(
             status__exact="failed", handler_name=row["handler_name"]
@@ -136,6 +140,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
         row["url"] = _events_url(status__exact="rejected", bot__id__exact=row["bot_id"])
     more = {
         "unrouted": _more(data.unrouted, _events_url(status__exact="unrouted")),
+        "unparsed": _more(data.unparsed, _events_url(status__exact="unparsed")),
         "failing": _more(data.failing, _events_url(status__exact="failed")),
         "dead_follow_ups": _more(
             data.dead_follow_ups,
@@ -159,6 +164,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
             "form_rows": form_series,
             "status_rows": status_series,
             "unrouted": data.unrouted[:ATTENTION_ROWS],
+            "unparsed": data.unparsed[:ATTENTION_ROWS],
             "failing": data.failing[:ATTENTION_ROWS],
             "dead_follow_ups": data.dead_follow_ups[:ATTENTION_ROWS],
             "rejected_tokens": data.rejected_tokens[:ATTENTION_ROWS],
