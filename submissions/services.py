@@ -582,7 +582,7 @@ def _erasure_querysets(
 
 
 def _unparsed_mentions(*, value: str, bot: Bot | None) -> list[int]:
-    """Refused requests that never got as far as naming a person, but carry ``value``.
+    """Requests refused or unparsed before naming a person, but carrying ``value``.
 
     A request refused for its token (or its body) keeps its first bytes and
     the token's claims, with no user or conversation id: it is found when
@@ -594,7 +594,8 @@ def _unparsed_mentions(*, value: str, bot: Bot | None) -> list[int]:
         json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"),
     }
     candidates = WebhookEvent.objects.filter(
-        status=WebhookEvent.Status.REJECTED,
+        # Unparsed deliveries too: verified, kept whole, but their ids unread.
+        status__in=(WebhookEvent.Status.REJECTED, WebhookEvent.Status.UNPARSED),
         user_id="",
         conversation_id="",
         erased_at__isnull=True,

@@ -195,3 +195,12 @@ def test_show_prints_the_mapping(bot, capsys):
     bot.save()
     call_command("wire_mapping", bot.slug, "--show")
     assert json.loads(capsys.readouterr().out) == MAPPING
+
+
+def test_an_unparsed_delivery_naming_the_person_is_erased(deliver):
+    deliver({**FOREIGN, "user": {"id": "u-42"}, "answers": [{"q": "Name", "a": "Zed"}]})
+    call_command("erase_personal_data", "--user-id", "u-42", "--yes")
+    event = WebhookEvent.objects.get()
+    assert event.erased_at is not None
+    assert bytes(event.raw_body) == b""
+    assert event.payload is None
