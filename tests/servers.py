@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -38,11 +37,13 @@ class Gunicorn:
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
             cwd=ROOT,
             env=clean_env(
-                DJANGO_SECURE_SSL_REDIRECT="false",
-                GUNICORN_BIND=f"127.0.0.1:{self.port}",
-                GUNICORN_WORKERS=str(self.workers),
-                GUNICORN_THREADS="4",
-                **env,
+                **{
+                    "DJANGO_SECURE_SSL_REDIRECT": "false",
+                    "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+                    "GUNICORN_THREADS": "4",
+                    **env,
+                    "GUNICORN_WORKERS": str(self.workers),
+                }
             ),
             stdout=self.log_path.open("w"),
             stderr=subprocess.STDOUT,
@@ -100,5 +101,3 @@ def create_bot(database_url: str, slug: str) -> str:
         timeout=60,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
