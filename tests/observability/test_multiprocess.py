@@ -69,11 +69,14 @@ def test_counts_add_up_across_workers_and_a_killed_worker(tmp_path):
         workers = worker_pids(server.process.pid)
         assert len(workers) == 2
 
-        for n in range(20):
-            assert post(server.port, secret, f"mp-{n}") == 200
-        written = {p.name for p in metrics_dir.glob("counter_*.db")}
-        assert len(written) == 2, written  # both workers took deliveries
-        assert delivered(server.port) == 20
+        # Until both workers have answered some (which takes which is the
+        # kernel's choice), within a bound.
+        sent = 0
+        while sent < 20 or len(list(metrics_dir.glob("counter_*.db"))) < 2:
+            assert sent < 300, "one worker took every delivery"
+            assert post(server.port, secret, f"mp-{sent}") == 200
+            sent += 1
+        assert delivered(server.port) == sent
 
         killed = min(workers)
         os.kill(killed, signal.SIGKILL)
@@ -87,10 +90,10 @@ def test_counts_add_up_across_workers_and_a_killed_worker(tmp_path):
         server.wait_up()
 
         # The killed worker's deliveries are still counted, once.
-        assert delivered(server.port) == 20
-        for n in range(20, 30):
+        assert delivered(server.port) == sent
+        for n in range(sent, sent + 10):
             assert post(server.port, secret, f"mp-{n}") == 200
-        assert delivered(server.port) == 30
+        assert delivered(server.port) == sent + 10
     finally:
         server.stop()
 
