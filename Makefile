@@ -31,6 +31,7 @@ run: venv
 
 test: venv-dev
 	-scripts/install-browser.sh  # best effort: Debian's chromium, for tests/browser
+	-scripts/install-services.sh  # best effort: pgbouncer, nginx, promtool, for tests/deploy
 	DJANGO_DEBUG=false $(PY) -m pytest  # whatever a development .env says
 
 lint: venv-dev

@@ -15,6 +15,7 @@ GUNICORN_MAX_REQUESTS       20000                       requests before a worker
 GUNICORN_MAX_REQUESTS_JITTER  2000                      random spread so workers do not recycle together
 GUNICORN_LOG_LEVEL          info                        gunicorn's error-log level
 GUNICORN_CONTROL_SOCKET     (off)                       path of gunicorn's control socket
+PROMETHEUS_MULTIPROC_DIR    (off)                       the workers' metrics files (emptied at start)
 DJANGO_LOG_FORMAT           json (plain if DEBUG)       gunicorn's own logs, like Django's
 ==========================  ==========================  ============================
 
@@ -73,6 +74,31 @@ def post_worker_init(worker):
     looks only at what requests made.
     """
     gc.freeze()
+
+
+def on_starting(server):
+    """Before any worker: empty the metrics directory of a previous run.
+
+    Each worker writes its series to files in ``PROMETHEUS_MULTIPROC_DIR``
+    (prometheus_client's multiprocess mode) and a scrape of any worker sums
+    them; files left by an earlier master would add its counts twice. Only
+    the ``*.db`` files prometheus_client writes are removed. One directory
+    per gunicorn (the webhook and staff pools each have their own).
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker):
+    """A worker is gone (recycled, killed): its gauges leave the sums; its counts stay."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 accesslog = "-"

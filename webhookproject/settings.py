@@ -49,11 +49,16 @@ INSTALLED_APPS = [
     # After rest_framework.authtoken: its admin replaces the token admin.
     "api",
     "alerts",
+    # /metrics and /readyz (docs/deployment.md "Metrics", "Readiness").
+    "observability",
 ]
 
 MIDDLEWARE = [
     # First: answers /healthz before host checks and the HTTPS redirect.
     "webhookproject.health.HealthCheckMiddleware",
+    # /metrics (with its token) and /readyz, likewise: probes and scrapers
+    # reach the backend by its own address over plain HTTP.
+    "observability.middleware.ObservabilityMiddleware",
     # Next: a bad Host, a NUL in a query string, HTML error pages under
     # /api/ and /webhooks/ (webhookproject/edge.py).
     "webhookproject.edge.EdgeMiddleware",
@@ -111,6 +116,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
         "max_size": env.int("DJANGO_DB_POOL_MAX_SIZE", default=8),
         "timeout": env.float("DJANGO_DB_POOL_TIMEOUT", default=10.0),
     }
+# Behind a transaction-mode pooler (PgBouncer, docs/deployment.md "PgBouncer")
+# a session lasts one transaction: no server-side cursors (`.iterator()` would
+# open a WITH HOLD cursor that the next statement may not find), and no
+# prepared statements (pgbouncer before 1.21 cannot track them; Django's own
+# default, made explicit here so an OPTIONS override cannot turn them on).
+DB_TRANSACTION_POOLER = env.bool("DJANGO_DB_TRANSACTION_POOLER", default=False)
+if DB_TRANSACTION_POOLER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several deliveries at once on the embedded database: readers never block
     # the writer (WAL), a writer waits its turn for up to 20 s instead of
@@ -371,6 +386,16 @@ ALERTS = {
         default=ALERT_DEFAULTS["WEBHOOK_ALLOWED_NETWORKS"],
     ),
 }
+
+# Prometheus metrics at /metrics, served only to a caller that sends
+# `Authorization: Bearer <DJANGO_METRICS_TOKEN>`; without a token configured
+# /metrics answers 404 (docs/deployment.md "Metrics"). Across gunicorn's
+# workers the series live in PROMETHEUS_MULTIPROC_DIR, read by
+# prometheus_client itself (gunicorn.conf.py empties it at start).
+METRICS_TOKEN = env("DJANGO_METRICS_TOKEN", default="")
+# /readyz?task=1 answers 503 once its probe task has waited this long for a
+# task worker (docs/deployment.md "Readiness").
+READYZ_TASK_LAG_SECONDS = env.int("DJANGO_READYZ_TASK_LAG_SECONDS", default=60)
 
 # Logs go to stderr, one JSON object per line unless DJANGO_LOG_FORMAT=plain
 # (the default when DEBUG). Extra attributes on a record (the intake log's

@@ -1,0 +1,83 @@
+"""``/readyz``: should the load balancer send this process work?
+
+``GET /readyz`` round-trips the database and checks it is migrated, like
+``/healthz``. ``GET /readyz?task=1`` also asks whether the task queue is
+served: with the database backend (django-tasks-db) it keeps one probe task
+waiting in the queue and answers 503 when the waiting probe is older than
+``DJANGO_READYZ_TASK_LAG_SECONDS`` (60 s), i.e. no task worker has taken work
+for that long. A probe never waits on the worker: it enqueues a task if none
+is waiting, and reads the age of the one that is.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import Error
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+
+from handlers.wire import error_body
+from webhookproject.health import database_migrated, database_ok
+
+logger = logging.getLogger(__name__)
+
+DATABASE_BACKEND = "django_tasks_db.DatabaseBackend"
+
+
+def task_queue_state() -> dict[str, object]:
+    """``{"queue": bool, "worker": bool | None, "waiting_seconds": float | None}``."""
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from observability.tasks import PROBE_PATH, readiness_probe
+
+    try:
+        if settings.TASKS["default"]["BACKEND"] != DATABASE_BACKEND:
+            # Another backend keeps its queue elsewhere: enqueueing is the test.
+            readiness_probe.enqueue()
+            return {"queue": True, "worker": None, "waiting_seconds": None}
+        waiting = (
+            DBTaskResult.objects.filter(
+                task_path=PROBE_PATH, status=TaskResultStatus.READY
+            )
+            .order_by("enqueued_at")
+            .values_list("enqueued_at", flat=True)
+            .first()
+        )
+        if waiting is None:
+            readiness_probe.enqueue()
+            return {"queue": True, "worker": True, "waiting_seconds": 0.0}
+    except Error:
+        logger.warning("readyz: the task queue did not answer", exc_info=True)
+        return {"queue": False, "worker": None, "waiting_seconds": None}
+    age = timezone.now() - waiting
+    lag = timedelta(seconds=settings.READYZ_TASK_LAG_SECONDS)
+    return {
+        "queue": True,
+        "worker": age <= lag,
+        "waiting_seconds": round(age.total_seconds(), 1),
+    }
+
+
+def readiness_response(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        response = JsonResponse(
+            error_body("method_not_allowed", "Use GET or HEAD."), status=405
+        )
+        response["Allow"] = "GET, HEAD"
+        return response
+    reachable = database_ok()
+    migrated = reachable and database_migrated()
+    body: dict[str, object] = {"database": reachable, "migrated": migrated}
+    ready = migrated
+    if request.GET.get("task") in ("1", "true", "yes") and migrated:
+        state = task_queue_state()
+        body.update(tasks=state)
+        ready = bool(state["queue"]) and state["worker"] is not False
+    body = {"status": "ready" if ready else "unavailable", **body}
+    response = JsonResponse(body, status=200 if ready else 503)
+    response["Cache-Control"] = "no-store"
+    return response
