@@ -6,18 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connections
 from django.db.models import (
-    Case,
     Count,
-    F,
-    Func,
-    IntegerField,
     Max,
     Min,
     Q,
-    Value,
-    When,
 )
 from django.utils import timezone
 
@@ -29,6 +22,7 @@ from submissions.models import (
     HandlerRun,
     WebhookEvent,
 )
+from submissions.selectors.backends import reads_for
 from submissions.tokens import TOKEN_ERROR_CODES
 
 
@@ -142,14 +136,6 @@ class Overview:
     rejected_tokens: list[dict[str, Any]]
 
 
-class _WidthBucket(Func):
-    """PostgreSQL's ``width_bucket(time, bounds)``: a binary search per row."""
-
-    function = "width_bucket"
-    template = "%(function)s(%(expressions)s::timestamptz[])"
-    output_field = IntegerField()
-
-
 def _day_number(*, field: str, bounds: list[datetime], using: str) -> Any:
     """Which day of ``bounds`` (the days' starts, then the last one's end) ``field`` is in.
 
@@ -161,16 +147,7 @@ def _day_number(*, field: str, bounds: list[datetime], using: str) -> Any:
     less than half the time of ``AT TIME ZONE 'Europe/London'``), elsewhere
     a ``CASE`` with the same answers.
     """
-    if connections[using].vendor == "postgresql":
-        return _WidthBucket(F(field), Value(bounds))
-    return Case(
-        *(
-            When(**{f"{field}__lt": bound}, then=Value(n))
-            for n, bound in enumerate(bounds)
-        ),
-        default=Value(len(bounds)),
-        output_field=IntegerField(),
-    )
+    return reads_for(using).day_number(field, bounds)
 
 
 def overview(

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from django.db import connections
 from django.db.models import (
     F,
-    Func,
     Q,
     QuerySet,
-    TextField,
 )
-from django.utils.dateparse import parse_datetime
 
 from submissions.exports import ExportColumn, ExportSubmission
 from submissions.models import (
@@ -23,6 +18,7 @@ from submissions.models import (
     FormAnswer,
     FormSubmission,
 )
+from submissions.selectors.backends import reads_for
 
 #: Submissions read per query by ``submission_export_iter``.
 EXPORT_CHUNK_SIZE = 1000
@@ -93,74 +89,7 @@ def submission_export_columns(
         .values(export_id=F("pk"), export_at=F("submitted_at"))
         .query.sql_with_params()
     )
-    connection = connections[submissions.db]
-    if connection.vendor == "sqlite":
-        return _export_columns_sqlite(connection, selected, params)
-    answers = connection.ops.quote_name(FormAnswer._meta.db_table)
-    sql = f"""
-        SELECT a.key, s.export_at, a.submission_id, a.position, a.label, a.input_type
-        FROM (
-            SELECT a.key, MIN(s.export_at) AS first_at, MAX(s.export_at) AS last_at
-            FROM {answers} a INNER JOIN ({selected}) s ON a.submission_id = s.export_id
-            GROUP BY a.key
-        ) b
-        INNER JOIN ({selected}) s ON s.export_at = b.first_at OR s.export_at = b.last_at
-        INNER JOIN {answers} a ON a.submission_id = s.export_id AND a.key = b.key
-    """  # noqa: S608 - Django's own SQL for the queryset and table name
-    first: dict[str, tuple[Any, int, int]] = {}
-    latest: dict[str, tuple[Any, int, int, str, str]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *params])
-        # A few rows per key, unless many submissions share one timestamp.
-        while rows := cursor.fetchmany(2000):
-            for key, moment, submission_id, position, label, input_type in rows:
-                if isinstance(moment, str):  # SQLite
-                    moment = parse_datetime(moment)
-                place = (moment, submission_id, position)
-                if key not in first or place < first[key]:
-                    first[key] = place
-                if key not in latest or place > latest[key][:3]:
-                    latest[key] = (*place, label, input_type)
-    return [
-        ExportColumn(
-            key=key, label=latest[key][3] or "", input_type=latest[key][4] or ""
-        )
-        for key in sorted(first, key=first.__getitem__)
-    ]
-
-
-def _export_columns_sqlite(
-    connection: Any, selected: str, params: tuple[Any, ...]
-) -> list[ExportColumn]:
-    """The same columns in one pass on SQLite, whatever the timestamps share.
-
-    The join above finds the first and last answers by timestamp; SQLite runs
-    it as a nested loop, which took minutes when many submissions share a
-    timestamp. Here each answer's place (time, submission id, position) is one
-    sortable string, and one GROUP BY keeps each key's least and greatest,
-    the greatest followed by its type and label (a type holds no U+001F, so
-    the label is everything after the second). SQLite stores times as
-    ``YYYY-MM-DD HH:MM:SS[.ffffff]`` text: the space after it sorts before
-    the dot of any fraction, so the strings sort as the places do, and no
-    two places are equal, so the label never decides.
-    """
-    answers = connection.ops.quote_name(FormAnswer._meta.db_table)
-    place = "s.export_at || printf(' %%020d %%010d', s.export_id, a.position)"
-    sql = f"""
-        SELECT a.key, MIN({place}),
-            MAX({place} || char(31) || a.input_type || char(31) || a.label)
-        FROM {answers} a INNER JOIN ({selected}) s ON a.submission_id = s.export_id
-        GROUP BY a.key
-    """  # noqa: S608 - Django's own SQL for the queryset and table name
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    rows.sort(key=lambda row: row[1])
-    columns = []
-    for key, _, last in rows:
-        _, input_type, label = last.split("\x1f", 2)
-        columns.append(ExportColumn(key=key, label=label, input_type=input_type))
-    return columns
+    return reads_for(submissions.db).export_columns(selected, params)
 
 
 def submission_export_iter(
@@ -220,46 +149,14 @@ def submission_export_iter(
         after = (chunk[-1][1], chunk[-1][0])
 
 
-#: A string answer as its text: no JSON to decode.
-_STRING_TEXT = Func(
-    "value",
-    template="(CASE WHEN jsonb_typeof(%(expressions)s) = 'string' "
-    "THEN %(expressions)s #>> '{}' END)",
-    output_field=TextField(),
-)
-
-
-#: Any other answer as JSON text, decoded in Python as Django would.
-_OTHER_JSON = Func(
-    "value",
-    template="(CASE WHEN jsonb_typeof(%(expressions)s) <> 'string' "
-    "THEN %(expressions)s::text END)",
-    output_field=TextField(),
-)
-
-
 def _answer_values(*, ids: list[int], using: str) -> Iterator[tuple[int, str, Any]]:
-    """(submission id, key, value) of the answers of ``ids``, in order.
-
-    On PostgreSQL, Django's ``JSONField`` runs ``json.loads`` on every value
-    (a third of the export's time); most answers are strings, which the
-    database can hand over as plain text, so only the others are decoded.
-    """
+    """(submission id, key, value) of the answers of ``ids``, in order."""
     answers = (
         FormAnswer.objects.using(using)
         .filter(submission_id__in=ids)
         .order_by("submission_id", "position")
     )
-    if connections[using].vendor != "postgresql":
-        yield from answers.values_list("submission_id", "key", "value")
-        return
-    loads = json.loads
-    for submission_id, key, text, other in answers.values_list(
-        "submission_id", "key", _STRING_TEXT, _OTHER_JSON
-    ):
-        if text is None:  # a number, a list, an object, JSON null or SQL NULL
-            text = None if other is None else loads(other)
-        yield submission_id, key, text
+    return reads_for(using).answer_values(answers)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connections
 from django.db.models import (
     Exists,
     Model,
@@ -18,6 +17,7 @@ from submissions.models import (
     FormAnswer,
     FormSubmission,
 )
+from submissions.selectors.backends import reads_for
 
 #: Shorter search terms match only the exact columns (a trigram is 3 characters).
 ANSWER_SEARCH_MIN_LENGTH = 3
@@ -85,7 +85,7 @@ def _is_common(answers: QuerySet[FormAnswer]) -> bool:
     One query reading at most that many matches (through the trigram index);
     only on PostgreSQL, where the walk is planned as meant.
     """
-    if answers.db and connections[answers.db].vendor != "postgresql":
+    if not reads_for(answers.db or "default").plans_trigram_walks:
         return False
     estimate = table_row_estimate(model=FormSubmission, using=answers.db)
     if not estimate:
@@ -95,20 +95,6 @@ def _is_common(answers: QuerySet[FormAnswer]) -> bool:
 
 
 def table_row_estimate(*, model: type[Model], using: str = "default") -> int | None:
-    """PostgreSQL's planner estimate of ``model``'s row count; None elsewhere or unknown.
-
-    ``pg_class.reltuples`` is kept by autovacuum/ANALYZE and costs nothing to
-    read, where ``COUNT(*)`` reads the whole table.
-    """
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-            [connection.ops.quote_name(model._meta.db_table)],
-        )
-        row = cursor.fetchone()
-    if row is None or row[0] is None or row[0] < 0:  # -1: never analysed
-        return None
-    return int(row[0])
+    """The planner's estimate of ``model``'s row count, where the database keeps
+    one for free (PostgreSQL); None elsewhere or unknown."""
+    return reads_for(using).row_estimate(model)
