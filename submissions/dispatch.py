@@ -41,7 +41,7 @@ from handlers.wire import Delivery, handler_request, parse_delivery, render_repl
 from submissions.conf import webhook_settings
 from submissions.followups import follow_up_enqueue
 from submissions.models import HandlerRun, WebhookEvent
-from submissions.services import (
+from submissions.services.runs import (
     handler_run_create,
     handler_run_record,
     handler_run_record_late,

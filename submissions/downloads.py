@@ -25,7 +25,10 @@ from submissions.exports import (
 )
 from submissions.masking import is_sensitive
 from submissions.models import FormSubmission
-from submissions.selectors import submission_export_columns, submission_export_iter
+from submissions.selectors.exports import (
+    submission_export_columns,
+    submission_export_iter,
+)
 
 
 def _export_rows(

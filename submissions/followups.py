@@ -25,7 +25,7 @@ from handlers.running import call
 from handlers.wire import handler_request, parse_delivery
 from submissions.conf import webhook_settings
 from submissions.models import HandlerRun, WebhookEvent
-from submissions.services import (
+from submissions.services.runs import (
     handler_run_create,
     handler_run_save,
     webhook_event_finish,

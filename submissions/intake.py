@@ -48,8 +48,8 @@ from submissions.dispatch import (
 from submissions.fields import storable_json
 from submissions.incoming import IncomingRequest
 from submissions.models import Bot, HandlerRun, WebhookEvent
-from submissions.selectors import bot_get_active
-from submissions.services import (
+from submissions.selectors.bots import bot_get_active
+from submissions.services.deliveries import (
     webhook_event_record_delivery,
     webhook_event_record_duplicate,
     webhook_event_record_minimal,

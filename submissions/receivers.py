@@ -6,7 +6,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from submissions.models import Bot
-from submissions.selectors import bot_cache_clear
+from submissions.selectors.bots import bot_cache_clear
 
 
 @receiver(post_save, sender=Bot, dispatch_uid="submissions.bot_saved")

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_tasks import task
 
-from submissions.services import retention_apply
+from submissions.services.retention import retention_apply
 
 logger = logging.getLogger("submissions.retention")
 

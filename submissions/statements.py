@@ -12,7 +12,8 @@ Each ``INSERT`` and ``UPDATE`` is compiled by Django from model instances
 value is prepared exactly as ``Model.save()`` and ``bulk_create`` prepare
 it: the storable-text sanitiser, JSON encoding, defaults. Only the joining
 is written here.
-Other databases keep the ORM's statements (``is_supported``).
+``services.storage.StatementStorage`` uses it on PostgreSQL; other databases
+keep the ORM's statements.
 """
 
 from __future__ import annotations
@@ -26,11 +27,6 @@ from django.db import connections
 from django.db.models import Field, Model, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery, UpdateQuery
-
-
-def is_supported(using: str = "default") -> bool:
-    """Whether this database takes data-modifying ``WITH`` clauses (PostgreSQL)."""
-    return connections[using].vendor == "postgresql"
 
 
 class IdOf(RawSQL):

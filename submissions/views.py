@@ -32,7 +32,7 @@ from submissions.intake import (
     webhook_delivery_receive,
     webhook_request_refuse,
 )
-from submissions.selectors import bot_get_active
+from submissions.selectors.bots import bot_get_active
 
 
 class AlwaysJSON(BaseContentNegotiation):

@@ -21,7 +21,7 @@ from handlers.mapping import MappingError, WireMapping, pointer_trouble, resolve
 from handlers.wire import WireError, parse_delivery
 from submissions.masking import can_see_sensitive, is_sensitive, mask_value
 from submissions.models import Bot, WebhookEvent
-from submissions.reparse import REPARSABLE
+from submissions.services.reparse import REPARSABLE
 
 #: How many of a bot's last stored deliveries a mapping is tried on.
 PREVIEW_EVENTS = 10

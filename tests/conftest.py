@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from handlers.registry import registry
 from submissions.models import Bot
-from submissions.selectors import bot_cache_clear
+from submissions.selectors.bots import bot_cache_clear
 from submissions.tokens import sign_token
 from tests.factories import BotFactory
 

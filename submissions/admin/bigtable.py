@@ -19,7 +19,8 @@ from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 from submissions.admin.common import MAX_ID, CheckedActionsMixin
-from submissions.selectors import submission_handler_names, table_row_estimate
+from submissions.selectors.console import submission_handler_names
+from submissions.selectors.search import table_row_estimate
 
 
 class CappedCount(int):

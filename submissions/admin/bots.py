@@ -19,9 +19,9 @@ from handlers.mapping import MappingError, suggest
 from handlers.wire import WireError, field_spellings, parse_json
 from submissions.admin.common import CheckedActionsMixin, pretty_json
 from submissions.models import Bot, WebhookEvent, generate_secret
-from submissions.reparse import webhook_events_reparse
-from submissions.selectors import bot_recent_deliveries
-from submissions.services import bot_rotate_secret
+from submissions.selectors.bots import bot_recent_deliveries
+from submissions.services.bots import bot_rotate_secret
+from submissions.services.reparse import webhook_events_reparse
 from submissions.wire_preview import wire_mapping_preview, wire_mapping_validate
 
 

@@ -27,12 +27,9 @@ from submissions.admin.bigtable import EstimatedCountPaginator, exact_search_q
 from submissions.masking import can_see_sensitive, is_sensitive, mask_value
 from submissions.models import Bot, FormSubmission
 from submissions.moments import parse_moment
-from submissions.selectors import (
-    form_page_answers,
-    forms_summary,
-    submission_export_columns,
-    submission_search,
-)
+from submissions.selectors.console import form_page_answers, forms_summary
+from submissions.selectors.exports import submission_export_columns
+from submissions.selectors.search import submission_search
 from submissions.values import value_as_text
 
 PER_PAGE = 50

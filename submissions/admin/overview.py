@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from submissions.masking import can_see_sensitive, event_redactor
 from submissions.models import HandlerRun, WebhookEvent
-from submissions.selectors import overview
+from submissions.selectors.console import overview
 
 DAYS = 30
 CHART_HEIGHT = 120

@@ -15,11 +15,8 @@ from submissions.admin.common import ReadOnlyAdminMixin
 from submissions.masking import mask_value
 from submissions.models import Bot, ErasureLog, RetentionPolicy
 from submissions.retention import retention_schedule_daily
-from submissions.services import (
-    ErasureCounts,
-    personal_data_count,
-    personal_data_erase,
-)
+from submissions.selectors.privacy import ErasureCounts, personal_data_count
+from submissions.services.privacy import personal_data_erase
 
 ERASE_PERMISSION = "submissions.erase_personal_data"
 

@@ -27,7 +27,7 @@ from submissions.downloads import submission_csv_response, submission_xlsx_respo
 from submissions.exports import ExportOptions
 from submissions.masking import can_see_sensitive, is_sensitive, mask_value
 from submissions.models import FormAnswer, FormSubmission
-from submissions.selectors import submission_search
+from submissions.selectors.search import submission_search
 from submissions.values import value_as_text
 
 #: How many answers the submission list shows per row.

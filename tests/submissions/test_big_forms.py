@@ -71,7 +71,7 @@ def test_statements_per_delivery_do_not_grow_with_its_answers(deliver, settings)
 
     assert small.status_code == big.status_code == 404
     assert FormAnswer.objects.count() == 22_000
-    if statements.is_supported():
+    if connection.vendor == "postgresql":
         # Arrays, one per column: the same statements, the same text.
         assert big_count == small_count
         assert big_text == small_text

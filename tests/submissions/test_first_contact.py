@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from submissions.models import FormAnswer, FormSubmission, HandlerRun, WebhookEvent
-from submissions.reparse import webhook_events_reparse
+from submissions.services.reparse import webhook_events_reparse
 
 pytestmark = pytest.mark.django_db
 

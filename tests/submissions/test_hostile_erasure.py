@@ -33,7 +33,7 @@ from alerts.selectors import watches_clear
 from handlers import WebhookHandler, register
 from submissions.dispatch import webhook_event_replay
 from submissions.models import ErasureLog, HandlerRun, WebhookEvent
-from submissions.services import personal_data_erase
+from submissions.services.privacy import personal_data_erase
 from submissions.tokens import sign_token
 from tests.alerts.factories import AlertRecipientFactory, AlertRuleFactory
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from handlers import WebhookHandler, register
-from submissions import services
 from submissions.models import Bot, FormSubmission, HandlerRun, WebhookEvent
+from submissions.services import runs
 from submissions.tokens import sign_token
 from tests.factories import BotFactory
 
@@ -294,9 +294,9 @@ def test_a_run_and_its_status_commit_together(deliver, handler_registry, monkeyp
     # statement (PostgreSQL) or transaction (SQLite), must go with it.
     deliver({"handler": "writes", "id": "taken", "formValues": {"a": 1}})
     taken = WebhookEvent.objects.get()
-    real = services._finish_fields
+    real = runs._finish_fields
     monkeypatch.setattr(
-        services,
+        runs,
         "_finish_fields",
         lambda **finish: {**real(**finish), "delivery_id": "taken"},
     )

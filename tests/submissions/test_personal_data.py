@@ -30,7 +30,7 @@ from submissions.models import (
     RetentionPolicy,
     WebhookEvent,
 )
-from submissions.services import erasure_selector_hash
+from submissions.selectors.privacy import erasure_selector_hash
 from tests.factories import BotFactory, FormSubmissionFactory, submission_with_answers
 
 pytestmark = pytest.mark.django_db

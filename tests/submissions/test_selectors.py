@@ -18,8 +18,8 @@ from submissions.exports import (
     csv_chunks,
     csv_rows,
 )
-from submissions.selectors import (
-    overview,
+from submissions.selectors.console import overview
+from submissions.selectors.exports import (
     submission_export_columns,
     submission_export_iter,
     submission_export_queryset,

@@ -105,7 +105,7 @@ def test_a_run_written_from_the_cache_reads_back(bot):
             outcome="succeeded",
             reply={"blocks": [{"text": HOSTILE}]},
         )
-        from submissions.services import handler_run_record
+        from submissions.services.runs import handler_run_record
 
         handler_run_record(
             event=event, run=run, status="processed", error_detail=HOSTILE

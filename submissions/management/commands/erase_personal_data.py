@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from submissions.management.options import bot_from_slug
 from submissions.models import ErasureLog
-from submissions.services import personal_data_count, personal_data_erase
+from submissions.selectors.privacy import personal_data_count
+from submissions.services.privacy import personal_data_erase
 
 
 class Command(BaseCommand):

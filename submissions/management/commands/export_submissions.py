@@ -14,12 +14,14 @@ from submissions.exports import (
     xlsx_write,
 )
 from submissions.management.options import bot_from_slug, parse_moment
-from submissions.selectors import (
+from submissions.selectors.console import (
+    submission_handler_exists,
+    submission_handler_names,
+)
+from submissions.selectors.exports import (
     submission_export_columns,
     submission_export_iter,
     submission_export_queryset,
-    submission_handler_exists,
-    submission_handler_names,
 )
 
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from submissions.models import FormSubmission, WebhookEvent
 from submissions.retention import retention_schedule_daily
-from submissions.services import retention_apply, webhook_events_purge
+from submissions.services.retention import retention_apply, webhook_events_purge
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from submissions.management.options import bot_from_slug, parse_moment
-from submissions.reparse import REPARSABLE, webhook_events_reparse
+from submissions.services.reparse import REPARSABLE, webhook_events_reparse
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from submissions.dispatch import REPLAYABLE, webhook_events_replay
 from submissions.management.options import bot_from_slug, parse_moment
 from submissions.models import HandlerRun, WebhookEvent
-from submissions.selectors import webhook_event_replay_queryset
+from submissions.selectors.events import webhook_event_replay_queryset
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from submissions.admin import bigtable
 from submissions.admin.bigtable import EstimatedCountPaginator
 from submissions.admin.submissions import FormSubmissionAdmin
 from submissions.models import FormSubmission, WebhookEvent
-from submissions.selectors import table_row_estimate
+from submissions.selectors.search import table_row_estimate
 from tests.factories import (
     WebhookEventFactory,
     bulk_submissions,

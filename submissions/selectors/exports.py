@@ -1,0 +1,163 @@
+"""Reads for exports: the submissions of a view, their columns and their rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from django.db.models import (
+    F,
+    Q,
+    QuerySet,
+)
+
+from submissions.exports import ExportColumn, ExportSubmission
+from submissions.models import (
+    Bot,
+    FormAnswer,
+    FormSubmission,
+)
+from submissions.selectors.backends import reads_for
+
+#: Submissions read per query by ``submission_export_iter``.
+EXPORT_CHUNK_SIZE = 1000
+
+
+def submission_export_queryset(
+    *,
+    bot: Bot | None = None,
+    handler_name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[FormSubmission]:
+    """Submissions of ``bot`` / ``handler_name`` received in ``[since, until)``."""
+    return _filtered(
+        FormSubmission.objects.all(),
+        time_field="submitted_at",
+        bot=bot,
+        handler_name=handler_name,
+        since=since,
+        until=until,
+    )
+
+
+def _filtered(
+    queryset: QuerySet[Any],
+    *,
+    time_field: str,
+    bot: Bot | None,
+    handler_name: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> QuerySet[Any]:
+    """The filters the commands share: bot, handler name, ``[since, until)``."""
+    if bot is not None:
+        queryset = queryset.filter(bot=bot)
+    if handler_name is not None:
+        queryset = queryset.filter(handler_name=handler_name)
+    if since is not None:
+        queryset = queryset.filter(**{f"{time_field}__gte": since})
+    if until is not None:
+        queryset = queryset.filter(**{f"{time_field}__lt": until})
+    return queryset
+
+
+def _plain(submissions: QuerySet[FormSubmission]) -> QuerySet[FormSubmission]:
+    # The admin's queryset may carry prefetches and an ordering meant for a page.
+    return submissions.prefetch_related(None).select_related(None).order_by()
+
+
+def submission_export_columns(
+    *, submissions: QuerySet[FormSubmission]
+) -> list[ExportColumn]:
+    """Every question key of ``submissions``, in first-seen order, in one query.
+
+    First seen: by (submitted_at, id, position), the order rows are exported
+    in. Each key's label is the one from its latest submission, so a
+    relabelled question is headed by its current wording.
+
+    The query groups the answers by key with their earliest and latest
+    ``submitted_at`` (a hash aggregate, one row per key: nothing to sort),
+    then reads back only the answers given at those moments, through the
+    time index; Python breaks ties on (id, position). Window functions over
+    every answer sorted all of them, spilling to disk: 18 s at a million
+    submissions, against 2 s for this.
+    """
+    selected, params = (
+        _plain(submissions)
+        .values(export_id=F("pk"), export_at=F("submitted_at"))
+        .query.sql_with_params()
+    )
+    return reads_for(submissions.db).export_columns(selected, params)
+
+
+def submission_export_iter(
+    *,
+    submissions: QuerySet[FormSubmission],
+    chunk_size: int = EXPORT_CHUNK_SIZE,
+) -> Iterator[ExportSubmission]:
+    """``submissions`` oldest first, ``chunk_size`` at a time, with their answers.
+
+    Keyset pagination on (submitted_at, id): two indexed queries per chunk, no
+    cursor held open while a slow client downloads, memory bounded by one chunk.
+    """
+    base = _plain(submissions).order_by("submitted_at", "id")
+    fields = (
+        "id",
+        "submitted_at",
+        "bot__slug",
+        "handler_name",
+        "conversation_id",
+        "user_id",
+    )
+    after: tuple[datetime, int] | None = None
+    while True:
+        page = base
+        if after is not None:
+            # The plain >= bounds the index scan; the OR alone was a filter,
+            # so every page re-read the index from its start (quadratic).
+            page = base.filter(
+                Q(submitted_at__gt=after[0])
+                | Q(submitted_at=after[0], id__gt=after[1]),
+                submitted_at__gte=after[0],
+            )
+        chunk = list(page.values_list(*fields)[:chunk_size])
+        if not chunk:
+            return
+        answers: dict[int, dict[str, Any]] = {row[0]: {} for row in chunk}
+        for submission_id, key, value in _answer_values(
+            ids=list(answers), using=base.db
+        ):
+            found = answers[submission_id]
+            # A key repeated within one submission keeps every value.
+            found[key] = (
+                [*_as_list(found[key]), *_as_list(value)] if key in found else value
+            )
+        for pk, submitted_at, bot, handler_name, conversation_id, user_id in chunk:
+            yield ExportSubmission(
+                id=pk,
+                submitted_at=submitted_at,
+                bot=bot,
+                handler_name=handler_name,
+                conversation_id=conversation_id,
+                user_id=user_id,
+                answers=answers[pk],
+            )
+        if len(chunk) < chunk_size:
+            return
+        after = (chunk[-1][1], chunk[-1][0])
+
+
+def _answer_values(*, ids: list[int], using: str) -> Iterator[tuple[int, str, Any]]:
+    """(submission id, key, value) of the answers of ``ids``, in order."""
+    answers = (
+        FormAnswer.objects.using(using)
+        .filter(submission_id__in=ids)
+        .order_by("submission_id", "position")
+    )
+    return reads_for(using).answer_values(answers)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
