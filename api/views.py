@@ -28,8 +28,8 @@ from api.serializers import (
     WebhookEventDetailSerializer,
     WebhookEventSerializer,
 )
-from handlers.wire import error_body
 from submissions.downloads import submission_csv_response, submission_xlsx_response
+from submissions.envelope import error_body
 from submissions.exports import XLSX_CONTENT_TYPE, ExportOptions
 from submissions.masking import can_see_sensitive
 from submissions.models import FormAnswer, FormSubmission, WebhookEvent

@@ -16,9 +16,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from handlers.wire import error_body
 from observability.collectors import scrape_registry
 from observability.readiness import readiness_response
+from submissions.envelope import error_body
 
 METRICS_PATH = "/metrics"
 READY_PATH = "/readyz"

@@ -19,7 +19,7 @@ from django.db import Error
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from handlers.wire import error_body
+from submissions.envelope import error_body
 from webhookproject.health import database_migrated, database_ok
 
 logger = logging.getLogger(__name__)

@@ -31,13 +31,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from handlers.wire import (
-    Delivery,
-    WireError,
-    error_body,
-    parse_delivery,
-    parse_json,
-)
+from handlers.wire import Delivery, WireError, parse_delivery, parse_json
 from submissions.conf import webhook_settings
 from submissions.dispatch import (
     RunOutcome,
@@ -45,6 +39,7 @@ from submissions.dispatch import (
     handler_run_take_over,
     webhook_event_reply_await,
 )
+from submissions.envelope import error_body
 from submissions.fields import storable_json
 from submissions.incoming import IncomingRequest
 from submissions.models import Bot, HandlerRun, WebhookEvent

@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from handlers.wire import error_body
+from submissions.envelope import error_body
 from submissions.incoming import read_incoming
 from submissions.intake import (
     IntakeResult,

@@ -32,7 +32,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, ResolverMatch, resolve
 
-from handlers.wire import error_body
+from submissions.envelope import error_body, error_response
 from webhookproject.errors import json_error, wants_json
 
 security_logger = logging.getLogger("django.security.DisallowedHost")
@@ -102,7 +102,7 @@ class EdgeMiddleware:
             "(`make run` does it)."
         )
         if wants_json(request):
-            return JsonResponse(error_body("not_migrated", detail), status=503)
+            return error_response(503, "not_migrated", detail)
         return HttpResponse(
             detail, status=503, content_type="text/plain; charset=utf-8"
         )

@@ -11,7 +11,7 @@ when it is on.
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from handlers.wire import error_body
+from submissions.envelope import error_response
 
 JSON_PREFIXES = ("/api/", "/webhooks/")
 
@@ -40,7 +40,7 @@ def json_error(request: HttpRequest, status: int) -> JsonResponse:
         STATUS_ERRORS[500] if status >= 500 else ("client_error", "Request refused."),
     )
     detail = detail.format(path=request.path[:200], method=request.method)
-    return JsonResponse(error_body(code, detail), status=status)
+    return error_response(status, code, detail)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -19,7 +19,7 @@ from django.db import Error, connections
 from django.db.migrations.loader import MigrationLoader
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from handlers.wire import error_body
+from submissions.envelope import error_body
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,8 @@ from django.db import connection, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
-from handlers.wire import answer_item, build_payload, error_body
+from handlers.wire import answer_item, build_payload
+from submissions.envelope import error_body
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 from submissions.values import value_as_text
 
