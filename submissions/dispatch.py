@@ -1,32 +1,32 @@
-"""Running a handler for a stored event: on delivery, and again on replay.
+"""Running a handler for a stored event, and recording what it came to.
 
 ``handler_run_execute`` finds the handler registered under the event's
-handler name, runs it inside a transaction (its writes roll back if it
-raises), records a ``HandlerRun`` and updates the event's status to match
-the run. It never raises for what a handler does, and it decides no HTTP:
-it returns what the run came to (``RunOutcome``), and on delivery the
-intake's ``respond`` turns that into the reply the event records as sent.
-``webhook_events_replay`` runs many stored events again, for the admin and
-the ``replay_events`` command alike.
+handler name and runs it within its deadline, outside any transaction. It
+never raises for what a handler does, writes nothing and decides no HTTP:
+it returns a ``Ran``, the outcome (``RunOutcome``) and the unsaved
+``HandlerRun``. The caller records it with ``handler_run_record_ran``: the
+intake with the reply the bot was sent (``SentReply``), a replay or a
+take-over likewise without or with one. Recording writes the run and the
+event's status together, queues the handler's follow-up with them, and,
+for a ``def`` handler that ran past its deadline, records its late end.
+Copies of a delivery live in ``submissions.copies``, replays in
+``submissions.replay``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import OperationalError, connections, transaction
-from django.db.models import Max, Q
 from django.utils import timezone
 
 from handlers import (
@@ -37,12 +37,12 @@ from handlers import (
     registry,
 )
 from handlers.running import Finished, TimedOut, call_within
-from handlers.wire import Delivery, handler_request, parse_delivery, render_reply
+from handlers.wire import Delivery, handler_request, render_reply
 from submissions.conf import webhook_settings
 from submissions.followups import follow_up_enqueue
 from submissions.models import HandlerRun, WebhookEvent
 from submissions.services.runs import (
-    handler_run_create,
+    handler_run_build,
     handler_run_record,
     handler_run_record_late,
 )
@@ -55,13 +55,6 @@ EVENT_STATUS = {
     HandlerRun.Outcome.UNROUTED: WebhookEvent.Status.UNROUTED,
     HandlerRun.Outcome.TIMED_OUT: WebhookEvent.Status.FAILED,
 }
-#: Events that can be run again. Rejected ones never parsed; replay a duplicate's original.
-REPLAYABLE = [
-    WebhookEvent.Status.RECEIVED,
-    WebhookEvent.Status.PROCESSED,
-    WebhookEvent.Status.FAILED,
-    WebhookEvent.Status.UNROUTED,
-]
 
 
 #: The event's error code for each way a run can fail.
@@ -91,16 +84,28 @@ class RunOutcome:
         return ERROR_CODES.get(self.outcome, "")
 
 
-#: Turns an outcome into (HTTP status, reply body): ``intake.run_reply``.
-Respond = Callable[[RunOutcome], tuple[int, dict[str, Any]]]
+@dataclass(frozen=True, slots=True)
+class SentReply:
+    """The reply a delivery's bot was sent, recorded on its event."""
+
+    status: int
+    body: dict[str, Any]
+    duration_ms: float
 
 
 @dataclass(frozen=True, slots=True)
-class RunResult:
-    run: HandlerRun
+class Ran:
+    """A run that is over but not recorded: what it came to, and its unsaved row."""
+
     outcome: RunOutcome
-    #: The reply recorded as sent, when the run answered a delivery.
-    response: tuple[int, dict[str, Any]] | None = None
+    run: HandlerRun
+    traceback: str = ""
+    #: Queue the handler's follow-up work when the run is recorded.
+    follow_up: bool = False
+    #: A ``def`` handler that ran on past its deadline: its end, to record.
+    late: Future[Any] | None = None
+    builder: ResponseBuilder | None = None
+    started: float = 0.0
 
 
 def handler_run_execute(
@@ -109,42 +114,33 @@ def handler_run_execute(
     delivery: Delivery,
     trigger: str = HandlerRun.Trigger.DELIVERY,
     attempt: int = 1,
-    respond: Respond | None = None,
-    response_duration_from: float | None = None,
-) -> RunResult:
-    """Run the event's handler once; see the module docstring.
+) -> Ran:
+    """Run the event's handler once, within its deadline; see the module docstring.
 
-    The handler runs outside any transaction, within its deadline
-    (``handlers.running``); its ``HandlerRun`` and the event's new status are
-    then committed together in one short transaction, so a process killed
-    mid-run leaves the event ``received``, to be taken over (the handler's
-    own writes are its own: it commits them, and should be idempotent).
-
-    ``respond`` and ``response_duration_from`` (a ``perf_counter`` value) are
-    given on delivery: the reply ``respond`` makes of the outcome is then
-    recorded on the event, in the same transaction, as what the bot was sent.
+    The handler runs outside any transaction (``handlers.running``), so a
+    process killed mid-run leaves the event ``received``, to be taken over
+    (the handler's own writes are its own: it commits them, and should be
+    idempotent). Nothing is written here.
     """
     started_at, started = timezone.now(), time.perf_counter()
-    record = functools.partial(
-        _run_record,
+    ran = functools.partial(
+        _ran,
         event=event,
         attempt=attempt,
         trigger=trigger,
         started_at=started_at,
         started=started,
-        respond=respond,
-        response_duration_from=response_duration_from,
     )
     try:
         handler_class = registry.get(delivery.handler_name)
     except HandlerNotFound as exc:
-        return record(
+        return ran(
             RunOutcome(event, HandlerRun.Outcome.UNROUTED, message=str(exc)),
             error={"error_type": "handlers.HandlerNotFound", "message": str(exc)},
         )
 
     conf = webhook_settings()
-    deadline = _deadline_seconds(handler_class)
+    deadline = deadline_seconds(handler_class)
     response = ResponseBuilder()
     result = call_within(
         handler_class().handle,
@@ -152,7 +148,7 @@ def handler_run_execute(
         response,
         deadline=deadline,
         executor=_executor(),
-        on_wait=_pooled_connections_release,
+        on_wait=pooled_connections_release,
     )
     if isinstance(result, TimedOut):
         fallback = ResponseBuilder().add_text(
@@ -162,7 +158,7 @@ def handler_run_execute(
             f"The handler did not finish within {deadline:g} s; the fallback reply "
             "was sent."
         )
-        timed_out = record(
+        return ran(
             RunOutcome(
                 event,
                 HandlerRun.Outcome.TIMED_OUT,
@@ -170,18 +166,9 @@ def handler_run_execute(
                 message=message,
             ),
             error={"message": message},
+            late=result.late,  # a `def` handler runs on: its end is recorded
+            builder=response,
         )
-        if result.late is not None:  # a `def` handler runs on: record its end
-            result.late.add_done_callback(
-                functools.partial(
-                    _record_late,
-                    run_id=timed_out.run.pk,
-                    response=response,
-                    started=started,
-                    caller=threading.get_ident(),
-                )
-            )
-        return timed_out
     exc_info = result.error
     if exc_info is None:
         try:
@@ -197,7 +184,7 @@ def handler_run_execute(
             exc_info=exc_info,
             extra={"event_id": event.pk},
         )
-        return record(
+        return ran(
             RunOutcome(
                 event,
                 HandlerRun.Outcome.FAILED,
@@ -205,67 +192,19 @@ def handler_run_execute(
             ),
             error=error,
         )
-    succeeded = RunOutcome(event, HandlerRun.Outcome.SUCCEEDED, reply=reply)
-    if not handler_class.has_follow_up():
-        return record(succeeded)
-    with transaction.atomic():  # the follow-up is queued only with the run
-        follow_up_enqueue(event=event)
-        return record(succeeded)
+    return ran(
+        RunOutcome(event, HandlerRun.Outcome.SUCCEEDED, reply=reply),
+        follow_up=handler_class.has_follow_up(),
+    )
 
 
-def _deadline_seconds(handler_class: type[Any] | None) -> float:
+def deadline_seconds(handler_class: type[Any] | None) -> float:
     """The handler's own deadline, or the project's."""
     own = getattr(handler_class, "deadline_seconds", None)
     return own or webhook_settings().handler_deadline_seconds
 
 
-#: A copy waiting for its original's reply reads it again after these pauses
-#: (seconds), the last repeated until the wait ends.
-REPLY_POLL_PAUSES = (0.02, 0.05, 0.1, 0.2)
-#: Beyond the handler's deadline, the time an original's run takes to be
-#: recorded: a copy waits for that too before it gives up.
-RECORD_GRACE_SECONDS = 1.0
-
-
-def webhook_event_reply_await(
-    *, original: WebhookEvent
-) -> tuple[int, dict[str, Any]] | None:
-    """The reply ``original`` was sent, once its run (in flight elsewhere) records it.
-
-    Read again at short, growing intervals until the original's handler
-    deadline has passed since it was received (plus ``RECORD_GRACE_SECONDS``);
-    None if it had not answered by then. Between reads the pooled
-    connection goes back to the pool and no transaction or lock is held
-    (each read is one autocommitted ``SELECT``), so waiting copies cost the
-    database nothing but those reads.
-    """
-    try:
-        handler_class = registry.get(original.handler_name)
-    except HandlerNotFound:
-        handler_class = None
-    deadline = _deadline_seconds(handler_class) + RECORD_GRACE_SECONDS
-    waited_since = original.received_at or timezone.now()
-    remaining = deadline - (timezone.now() - waited_since).total_seconds()
-    until = time.monotonic() + min(max(remaining, 0.0), deadline)
-    pauses = iter(REPLY_POLL_PAUSES)
-    pause = REPLY_POLL_PAUSES[0]
-    while True:
-        row = (
-            WebhookEvent.objects.filter(pk=original.pk)
-            .values_list("response_status", "response_body")
-            .first()
-        )
-        if row is not None and row[0] is not None:
-            return row[0], row[1]
-        now = time.monotonic()
-        if now >= until:
-            return None
-        _pooled_connections_release()
-        time.sleep(min(pause, until - now))
-        pause = next(pauses, pause)
-
-
-def _pooled_connections_release() -> None:
+def pooled_connections_release() -> None:
     """Give this thread's pooled connections back while the handler waits.
 
     With ``DJANGO_DB_POOL`` a request holds its connection until it ends;
@@ -394,7 +333,7 @@ def _record_late(
 LATE_RECORD_RETRIES = (0.1, 0.3, 1.0, None)
 
 
-def _run_record(
+def _ran(
     outcome: RunOutcome,
     *,
     event: WebhookEvent,
@@ -402,13 +341,13 @@ def _run_record(
     trigger: str,
     started_at: datetime,
     started: float,
-    respond: Respond | None,
-    response_duration_from: float | None,
     error: dict[str, str] | None = None,
-) -> RunResult:
-    """The run's ``HandlerRun`` and the event's status, written together."""
+    follow_up: bool = False,
+    late: Future[Any] | None = None,
+    builder: ResponseBuilder | None = None,
+) -> Ran:
     error = error or {}
-    run = handler_run_create(
+    run = handler_run_build(
         event=event,
         attempt=attempt,
         trigger=trigger,
@@ -416,114 +355,64 @@ def _run_record(
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
         outcome=outcome.outcome,
         reply=outcome.reply,
-        save=False,
-        **error,
+        error_type=error.get("error_type", ""),
+        message=error.get("message", ""),
+        traceback=error.get("traceback", ""),
     )
-    finish: dict[str, Any] = {}
-    response = None
-    if respond is not None:
-        response = respond(outcome)
-        finish = {
-            "response_status": response[0],
-            "response_body": response[1],
-            "duration_ms": round(
-                (time.perf_counter() - (response_duration_from or started)) * 1000, 3
-            ),
-        }
-    handler_run_record(
-        event=event,
+    return Ran(
+        outcome=outcome,
         run=run,
+        traceback=error.get("traceback", ""),
+        follow_up=follow_up,
+        late=late,
+        builder=builder,
+        started=started,
+    )
+
+
+def handler_run_record_ran(*, ran: Ran, sent: SentReply | None = None) -> HandlerRun:
+    """Record ``ran``: its ``HandlerRun`` and the event's status, written together.
+
+    ``sent`` is the reply the bot was sent, when the run answered a
+    delivery: recorded on the event, in the same write, for its copies. A
+    succeeded run whose handler has follow-up work queues it in the same
+    transaction (queued only with the run). A ``def`` handler still running
+    past its deadline has its end recorded on this run when it comes.
+    May raise ``DatabaseError``; then nothing of it was written.
+    """
+    outcome = ran.outcome
+    record = functools.partial(
+        handler_run_record,
+        event=outcome.event,
+        run=ran.run,
         status=EVENT_STATUS[outcome.outcome],
         error_code=outcome.error_code,
         error_detail=outcome.message,
-        traceback=error.get("traceback", ""),
-        **finish,
+        traceback=ran.traceback,
+        response_status=sent.status if sent else None,
+        response_body=sent.body if sent else None,
+        duration_ms=sent.duration_ms if sent else None,
     )
-    return RunResult(run=run, outcome=outcome, response=response)
-
-
-def handler_run_take_over(
-    *,
-    original: WebhookEvent,
-    delivery: Delivery,
-    respond: Respond,
-    response_duration_from: float,
-) -> RunResult | None:
-    """Run an original whose process died before it answered; None if it may be alive.
-
-    An original still ``received`` with no reply after ``IN_FLIGHT_LEASE_SECONDS``
-    (longer than the server's request timeout) was abandoned: its run never
-    committed. One copy claims it with a conditional UPDATE of ``claimed_at``
-    (committed at once, so no lock is held while the handler runs); a
-    concurrent copy's UPDATE then matches nothing, and it gets 409. A claim
-    is a new lease: if the claiming process dies too, a copy after it takes
-    over again.
-    """
-    lease = timedelta(seconds=webhook_settings().in_flight_lease_seconds)
-    now = timezone.now()
-    expired = now - lease
-    claimed = (  # one autocommitted UPDATE: committed before the handler runs
-        WebhookEvent.objects.filter(
-            pk=original.pk,
-            status=WebhookEvent.Status.RECEIVED,
-            response_status__isnull=True,
+    if ran.follow_up:
+        with transaction.atomic():
+            follow_up_enqueue(event=outcome.event)
+            run = record()
+    else:
+        run = record()
+    if ran.late is not None and ran.builder is not None:
+        ran.late.add_done_callback(
+            functools.partial(
+                _record_late,
+                run_id=run.pk,
+                response=ran.builder,
+                started=ran.started,
+                caller=threading.get_ident(),
+            )
         )
-        .filter(
-            Q(claimed_at__isnull=True, received_at__lte=expired)
-            | Q(claimed_at__lte=expired)
-        )
-        .update(claimed_at=now)
-    )
-    if not claimed:
-        return None
-    event = WebhookEvent.objects.select_related("bot").get(pk=original.pk)
-    logger.warning(
-        "taking over event %s, abandoned in flight",
-        event.pk,
-        extra={"event_id": event.pk},
-    )
-    return handler_run_execute(
-        event=event,
-        delivery=delivery,
-        respond=respond,
-        response_duration_from=response_duration_from,
-    )
+    return run
 
 
 def _handler_request(event: WebhookEvent, delivery: Delivery) -> WebhookRequest:
     return handler_request(
         delivery, payload=event.payload or {}, bot=event.bot, event_id=event.pk
     )
-
-
-def webhook_event_replay(*, event: WebhookEvent) -> HandlerRun:
-    """Run a stored event through today's handler code; adds a run, never a submission."""
-    if event.status not in REPLAYABLE:
-        raise ValueError(
-            f"Event {event.pk} is {event.status!r}; only {', '.join(REPLAYABLE)} events can be replayed."
-        )
-    delivery = parse_delivery(event.payload or {}, headers=event.headers or {})
-    delivery = dataclasses.replace(delivery, delivery_id=event.delivery_id)
-    last = event.runs.aggregate(last=Max("attempt"))["last"] or 0
-    result = handler_run_execute(
-        event=event,
-        delivery=delivery,
-        trigger=HandlerRun.Trigger.REPLAY,
-        attempt=last + 1,
-    )
-    return result.run
-
-
-def webhook_events_replay(
-    *, events: Iterable[WebhookEvent]
-) -> Iterator[tuple[str, HandlerRun]]:
-    """Replay ``events`` one by one, in the order given.
-
-    Yields each event's status before the replay and the new run. Events
-    that cannot be replayed (rejected, duplicates) are skipped: the caller
-    counts what it gave against what came back.
-    """
-    for event in events:
-        if event.status in REPLAYABLE:
-            before = event.status
-            yield before, webhook_event_replay(event=event)

@@ -26,7 +26,7 @@ from handlers.wire import handler_request, parse_delivery
 from submissions.conf import webhook_settings
 from submissions.models import HandlerRun, WebhookEvent
 from submissions.services.runs import (
-    handler_run_create,
+    handler_run_build,
     handler_run_save,
     webhook_event_finish,
 )
@@ -115,14 +115,13 @@ def follow_up_execute(*, event_id: int, try_number: int) -> HandlerRun | None:
     else:
         outcome = HandlerRun.Outcome.SUCCEEDED
     last = event.runs.aggregate(last=Max("attempt"))["last"] or 0
-    run = handler_run_create(
+    run = handler_run_build(
         event=event,
         attempt=last + 1,
         trigger=HandlerRun.Trigger.FOLLOW_UP,
         started_at=started_at,
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
         outcome=outcome,
-        save=False,
         **error,
     )
     # Erased while the follow-up ran: the run records no message or traceback.

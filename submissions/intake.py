@@ -1,25 +1,33 @@
 """The intake pipeline: from one verified-or-not request to a stored event and a reply.
 
-``webhook_delivery_receive(bot=..., incoming=...)`` runs, in this order:
+``webhook_delivery_receive(bot=..., incoming=..., started=...)`` runs, in order:
 
-1. body over ``MAX_BODY_BYTES``        -> 413 ``payload_too_large``   (stored ``rejected``)
-2. bearer token missing or invalid     -> 401 ``<token error code>``  (stored ``rejected``)
-3. content type not JSON               -> 415 ``unsupported_media_type`` (stored ``rejected``)
-4. body not a JSON object, bad fields  -> 400 ``invalid_json`` / ``invalid_payload``
+1. a chunked body not decoded, or badly chunked -> 411 ``length_required`` /
+                                      400 ``invalid_chunked_body`` (stored ``rejected``)
+2. body over ``MAX_BODY_BYTES``        -> 413 ``payload_too_large``   (stored ``rejected``)
+3. bearer token missing or invalid     -> 401 ``<token error code>``  (stored ``rejected``)
+4. content type or charset not JSON    -> 415 ``unsupported_media_type`` (stored ``rejected``)
+5. body not a JSON object, bad fields  -> 400 ``invalid_json`` / ``invalid_payload``
                                           (stored ``rejected``)
    no handler name, or answers elsewhere,
    where the bot's wire mapping looks  -> 422 ``unrecognised_payload``
                                           (stored whole, ``unparsed``)
-5. store event, submission and answers in one transaction (status ``received``);
+6. store event, submission and answers together (status ``received``);
    a delivery id seen before          -> the original's reply (waited for while it
-                                          runs), or 409 ``delivery_in_progress``
+                                          runs; its run taken over if its process
+                                          died), or 409 ``delivery_in_progress``
                                           past its deadline       (status ``duplicate``)
-6. no handler under that name          -> 404 ``unknown_handler``     (status ``unrouted``)
-7. the handler raises                  -> 500 ``handler_error``       (status ``failed``)
-8. otherwise                           -> 200 and the handler's reply (status ``processed``)
+7. run the handler (``dispatch``), then record the run with the reply sent:
+   no handler under that name          -> 404 ``unknown_handler``     (status ``unrouted``)
+   the handler raises, or its reply is bad -> 500 ``handler_error``   (status ``failed``)
+   past its deadline                   -> 200 and the fallback reply  (status ``failed``)
+   otherwise                           -> 200 and the handler's reply (status ``processed``)
 
-An unknown or inactive bot (404, nothing stored) is the view's business. A
-rejected request keeps at most ``REJECTED_BODY_BYTES`` of its body.
+Each refusal is a ``submissions.rejections`` class, which holds its status
+and code; a failure to store is 503 ``storage_failed`` (the floor). An
+unknown or inactive bot (404, nothing stored) and a refused method or Host
+are the view's (``webhook_request_refuse``). A rejected request keeps at
+most ``REJECTED_BODY_BYTES`` of its body; an unparsed one all of it.
 """
 
 from __future__ import annotations
@@ -33,18 +41,33 @@ from django.db import DatabaseError
 
 from handlers.wire import Delivery, WireError, parse_delivery, parse_json
 from submissions.conf import webhook_settings
+from submissions.copies import handler_run_take_over, webhook_event_reply_await
 from submissions.dispatch import (
     RunOutcome,
+    SentReply,
     handler_run_execute,
-    handler_run_take_over,
-    webhook_event_reply_await,
+    handler_run_record_ran,
 )
 from submissions.envelope import error_body
-from submissions.fields import storable_json
 from submissions.incoming import IncomingRequest
 from submissions.models import Bot, HandlerRun, WebhookEvent
+from submissions.rejections import (
+    WIRE_REJECTIONS,
+    DeliveryInProgress,
+    HandlerFailed,
+    InvalidChunkedBody,
+    LengthRequired,
+    PayloadTooLarge,
+    Rejection,
+    StorageFailed,
+    TokenRefused,
+    UnknownHandler,
+    UnrecognisedPayload,
+    UnsupportedMediaType,
+)
 from submissions.selectors.bots import bot_get_active
 from submissions.services.deliveries import (
+    Copy,
     webhook_event_record_delivery,
     webhook_event_record_duplicate,
     webhook_event_record_minimal,
@@ -61,6 +84,7 @@ from submissions.tokens import (
 logger = logging.getLogger("submissions.intake")
 
 JSON_CONTENT_TYPE = "application/json"
+UTF8_CHARSETS = ("utf-8", "utf8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,38 +94,6 @@ class IntakeResult:
     #: None only when the database refused even the minimal event.
     event: WebhookEvent | None
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class Rejection(Exception):
-    """A request refused before it was stored as a delivery."""
-
-    def __init__(
-        self,
-        status_code: int,
-        code: str,
-        detail: str,
-        *,
-        headers: dict[str, str] | None = None,
-        payload: dict[str, Any] | None = None,
-        token_info: dict[str, Any] | None = None,
-    ):
-        super().__init__(detail)
-        self.status_code = status_code
-        # Details may quote what the caller sent: made storable, the reply
-        # sent and the reply stored are the same text.
-        self.body = storable_json(error_body(code, detail))
-        self.headers = headers or {}
-        # An authenticated body that parsed but had bad fields keeps its JSON.
-        self.payload = payload
-        # A refused token, decoded without verification, for diagnosis.
-        self.token_info = token_info
-
-
-class Unparsed(Rejection):
-    """A verified body the bot's wire mapping cannot read: kept whole, ``unparsed``."""
-
-
-UNRECOGNISED = "unrecognised_payload"
 
 
 def _elapsed_ms(started: float) -> float:
@@ -135,35 +127,28 @@ def _verified_claims(bot: Bot, incoming: IncomingRequest) -> dict[str, Any]:
 def _check_request(
     bot: Bot, incoming: IncomingRequest
 ) -> tuple[dict[str, Any], Delivery]:
-    """Steps 1-4; returns the parsed payload and delivery, or raises ``Rejection``."""
+    """Steps 1-5; the parsed payload and delivery, or a ``Rejection`` raised."""
     conf = webhook_settings()
     if incoming.length_required:
-        raise Rejection(
-            411,
-            "length_required",
+        raise LengthRequired(
             "The body came in chunks (Transfer-Encoding: chunked) that this server "
-            "cannot read; send a Content-Length header.",
+            "cannot read; send a Content-Length header."
         )
     if incoming.body_error:
-        raise Rejection(
-            400,
-            "invalid_chunked_body",
+        raise InvalidChunkedBody(
             f"The chunked body could not be decoded ({incoming.body_error}); send "
-            "well-formed chunks, or a Content-Length.",
+            "well-formed chunks, or a Content-Length."
         )
     if incoming.body_size > conf.max_body_bytes:
-        raise Rejection(
-            413,
-            "payload_too_large",
-            f"The body is {incoming.body_size} bytes; the limit is {conf.max_body_bytes} bytes.",
+        raise PayloadTooLarge(
+            f"The body is {incoming.body_size} bytes; the limit is {conf.max_body_bytes} bytes."
         )
     try:
         claims = _verified_claims(bot, incoming)
     except TokenError as exc:
-        raise Rejection(
-            401,
-            exc.code,
+        raise TokenRefused(
             exc.detail,
+            code=exc.code,
             headers={
                 "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'
             },
@@ -171,19 +156,15 @@ def _check_request(
         ) from None
     if incoming.content_type != JSON_CONTENT_TYPE:
         shown = incoming.content_type or "none"
-        raise Rejection(
-            415,
-            "unsupported_media_type",
-            f"The Content-Type is {shown[:100]!r}; send the body as '{JSON_CONTENT_TYPE}'.",
+        raise UnsupportedMediaType(
+            f"The Content-Type is {shown[:100]!r}; send the body as '{JSON_CONTENT_TYPE}'."
         )
-    if incoming.charset and incoming.charset.lower().replace("_", "-") not in (
-        "utf-8",
-        "utf8",
+    if (
+        incoming.charset
+        and incoming.charset.lower().replace("_", "-") not in UTF8_CHARSETS
     ):
-        raise Rejection(
-            415,
-            "unsupported_media_type",
-            f"The charset is {incoming.charset[:40]!r}; send the body as UTF-8.",
+        raise UnsupportedMediaType(
+            f"The charset is {incoming.charset[:40]!r}; send the body as UTF-8."
         )
     payload = None
     try:
@@ -195,15 +176,14 @@ def _check_request(
             mapping=bot.mapping(),
         )
     except WireError as exc:
-        if exc.code == UNRECOGNISED:
-            raise Unparsed(
-                422,
-                exc.code,
-                f"{exc.detail} The delivery is stored whole and can be read again "
-                "once the mapping is set (reparse_events).",
-                payload=payload,
-            ) from None
-        raise Rejection(400, exc.code, exc.detail, payload=payload) from None
+        kind = WIRE_REJECTIONS[exc.code]
+        detail = exc.detail
+        if kind is UnrecognisedPayload:
+            detail += (
+                " The delivery is stored whole and can be read again once the "
+                "mapping is set (reparse_events)."
+            )
+        raise kind(detail, payload=payload) from None
     return payload, delivery
 
 
@@ -226,52 +206,26 @@ def webhook_delivery_receive(
 def webhook_request_refuse(
     *, bot: Bot, incoming: IncomingRequest, started: float, refusal: Rejection
 ) -> IntakeResult:
-    """Store a request refused before its body is looked at (method, host)."""
+    """Store a request refused before its body is looked at (method, Host)."""
     try:
         return _reject(bot, incoming, started, refusal)
     except DatabaseError as exc:
         return _storage_failed(bot=bot, incoming=incoming, started=started, exc=exc)
 
 
-def method_not_allowed(method: str) -> Rejection:
-    return Rejection(
-        405,
-        "method_not_allowed",
-        f"This webhook URL accepts POST only, not {method[:20]}.",
-        headers={"Allow": "POST"},
-    )
-
-
-def disallowed_host(host: str) -> Rejection:
-    return Rejection(
-        400,
-        "disallowed_host",
-        f"The Host header {host[:100]!r} is not one this server answers to "
-        "(DJANGO_ALLOWED_HOSTS); send the request to the server's own name.",
-    )
-
-
-def unknown_bot(slug: str) -> tuple[int, dict[str, str]]:
-    """The reply for a URL slug that names no active bot (nothing is stored)."""
-    return 404, error_body(
-        "unknown_bot", f"No active bot has the webhook URL slug {slug[:100]!r}."
-    )
-
-
 def _reject(
     bot: Bot, incoming: IncomingRequest, started: float, rejection: Rejection
 ) -> IntakeResult:
-    unparsed = isinstance(rejection, Unparsed)
     event = webhook_event_record_rejected(
         bot=bot,
         incoming=incoming,
-        status=WebhookEvent.Status.UNPARSED
-        if unparsed
-        else WebhookEvent.Status.REJECTED,
+        status=rejection.stored,
         response_status=rejection.status_code,
         response_body=rejection.body,
-        # Verified: kept whole (it is at most MAX_BODY_BYTES), to be read again.
-        body_cap=None if unparsed else webhook_settings().rejected_body_bytes,
+        # A verified body is kept whole (it is at most MAX_BODY_BYTES), to be read again.
+        body_cap=None
+        if rejection.keeps_whole_body
+        else webhook_settings().rejected_body_bytes,
         payload=rejection.payload,
         token_info=rejection.token_info,
         duration_ms=_elapsed_ms(started),
@@ -289,7 +243,7 @@ def _receive(*, bot: Bot, incoming: IncomingRequest, started: float) -> IntakeRe
     recorded = webhook_event_record_delivery(
         bot=bot, incoming=incoming, payload=payload, delivery=delivery
     )
-    if recorded.original is not None:
+    if isinstance(recorded, Copy):
         return _duplicate(
             original=recorded.original,
             incoming=incoming,
@@ -298,13 +252,11 @@ def _receive(*, bot: Bot, incoming: IncomingRequest, started: float) -> IntakeRe
             started=started,
         )
     event = recorded.event
-    assert event is not None  # noqa: S101 - Recorded holds one or the other
+    ran = handler_run_execute(event=event, delivery=delivery)
+    status, body = run_reply(ran.outcome)
     try:
-        result = handler_run_execute(
-            event=event,
-            delivery=delivery,
-            respond=run_reply,
-            response_duration_from=started,
+        handler_run_record_ran(
+            ran=ran, sent=SentReply(status, body, _elapsed_ms(started))
         )
     except DatabaseError:
         # Stored, but the run could not be recorded: the event stays
@@ -316,13 +268,14 @@ def _receive(*, bot: Bot, incoming: IncomingRequest, started: float) -> IntakeRe
             extra={"request_id": incoming.request_id, "event_id": event.pk},
         )
         body = error_body(
-            "storage_failed",
+            StorageFailed.code,
             f"The delivery is stored as event {event.pk}, but its run could not be "
             "recorded; send it again for its reply.",
         )
-        return IntakeResult(STORAGE_FAILED_STATUS, body, event, {"Retry-After": "5"})
+        return IntakeResult(
+            StorageFailed.status_code, body, event, {"Retry-After": "5"}
+        )
     _finish(event, incoming)
-    status, body = result.response or run_reply(result.outcome)
     return IntakeResult(status, body, event)
 
 
@@ -339,36 +292,31 @@ def _duplicate(
     An original with no reply yet is in flight, or was abandoned by a process
     that died: past the lease, this copy takes it over and runs it;
     otherwise the copy waits for the original's reply, for as long as its
-    handler's deadline allows (``webhook_event_reply_await``), and gets 409
-    with ``Retry-After`` only if none came. The copy is stored as a
+    handler's deadline allows (``copies.webhook_event_reply_await``), and
+    gets 409 with ``Retry-After`` only if none came. The copy is stored as a
     ``duplicate`` with the reply it got.
     """
     headers = {"X-Webhook-Original-Event-Id": str(original.pk)}
     if original.response_status is not None:
-        status, body = original.response_status, original.response_body
-    else:
-        taken = handler_run_take_over(
-            original=original,
-            delivery=delivery,
-            respond=run_reply,
-            response_duration_from=started,
+        reply = (original.response_status, original.response_body)
+    elif (
+        ran := handler_run_take_over(original=original, delivery=delivery)
+    ) is not None:
+        reply = run_reply(ran.outcome)
+        handler_run_record_ran(ran=ran, sent=SentReply(*reply, _elapsed_ms(started)))
+    else:  # in flight elsewhere: its reply, when it is recorded
+        reply = webhook_event_reply_await(original=original)
+    if reply is None:
+        reply = (
+            DeliveryInProgress.status_code,
+            error_body(
+                DeliveryInProgress.code,
+                "This delivery id is being processed right now; retry in a moment "
+                "for its reply.",
+            ),
         )
-        if taken is None:  # in flight elsewhere: its reply, when it is recorded
-            waited = webhook_event_reply_await(original=original)
-        else:
-            waited = taken.response
-        if waited is not None:
-            status, body = waited
-        else:
-            status, body = (
-                409,
-                error_body(
-                    "delivery_in_progress",
-                    "This delivery id is being processed right now; retry in a moment "
-                    "for its reply.",
-                ),
-            )
-            headers["Retry-After"] = "1"
+        headers["Retry-After"] = "1"
+    status, body = reply
     event = webhook_event_record_duplicate(
         original=original,
         incoming=incoming,
@@ -387,19 +335,16 @@ def run_reply(outcome: RunOutcome) -> tuple[int, dict[str, Any]]:
     if outcome.outcome in (HandlerRun.Outcome.SUCCEEDED, HandlerRun.Outcome.TIMED_OUT):
         return 200, outcome.reply or {}  # a timed-out run's reply is the fallback
     if outcome.outcome == HandlerRun.Outcome.UNROUTED:
-        return 404, error_body(
-            outcome.error_code,
+        return UnknownHandler.status_code, error_body(
+            UnknownHandler.code,
             f"{outcome.message} The delivery is stored as event {event.pk} and can "
             "be replayed once the handler exists.",
         )
-    return 500, error_body(
-        outcome.error_code,
+    return HandlerFailed.status_code, error_body(
+        HandlerFailed.code,
         f"The handler {event.handler_name!r} failed. The delivery is stored as "
         f"event {event.pk}; its answers are kept and it can be replayed after a fix.",
     )
-
-
-STORAGE_FAILED_STATUS = 503
 
 
 def _storage_failed(
@@ -415,7 +360,7 @@ def _storage_failed(
         extra={"request_id": incoming.request_id, "bot": bot.slug},
     )
     body = error_body(
-        "storage_failed",
+        StorageFailed.code,
         f"The delivery could not be stored, so it was not processed; send it again. "
         f"The failure is logged under request id {incoming.request_id}.",
     )
@@ -423,7 +368,7 @@ def _storage_failed(
         event = webhook_event_record_minimal(
             bot=bot,
             incoming=incoming,
-            response_status=STORAGE_FAILED_STATUS,
+            response_status=StorageFailed.status_code,
             response_body=body,
             error_detail=f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}",
             duration_ms=_elapsed_ms(started),
@@ -435,7 +380,7 @@ def _storage_failed(
             extra={"request_id": incoming.request_id},
         )
         event = None
-    return IntakeResult(STORAGE_FAILED_STATUS, body, event, {"Retry-After": "5"})
+    return IntakeResult(StorageFailed.status_code, body, event, {"Retry-After": "5"})
 
 
 def _finish(event: WebhookEvent, incoming: IncomingRequest) -> None:

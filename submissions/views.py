@@ -1,7 +1,9 @@
 """The webhook endpoint: ``POST /webhooks/<bot-slug>/`` (the trailing slash optional).
 
 Glue only: find the bot, read the request once (``submissions.incoming``),
-hand it to ``submissions.intake`` and render what comes back. Every request
+hand it to ``submissions.intake`` and render what comes back. The Host is
+checked once, by ``webhookproject.edge``, which hands a webhook request
+with a bad Host to ``webhook_refuse_host``. Every request
 to a known bot is stored, whatever its method or Host header, and answered
 with ``X-Webhook-Event-Id``. No session authentication, so no CSRF check:
 the bearer JWT is the credential. Every error is
@@ -13,7 +15,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.core.exceptions import DisallowedHost
 from rest_framework.exceptions import APIException
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -25,12 +26,14 @@ from submissions.envelope import error_body
 from submissions.incoming import read_incoming
 from submissions.intake import (
     IntakeResult,
-    Rejection,
-    disallowed_host,
-    method_not_allowed,
-    unknown_bot,
     webhook_delivery_receive,
     webhook_request_refuse,
+)
+from submissions.rejections import (
+    DisallowedHost,
+    MethodNotAllowed,
+    Rejection,
+    UnknownBot,
 )
 from submissions.selectors.bots import bot_get_active
 
@@ -47,14 +50,6 @@ class AlwaysJSON(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-def _host_refusal(request: Request) -> Rejection | None:
-    try:
-        request.get_host()
-    except DisallowedHost:
-        return disallowed_host(request.META.get("HTTP_HOST", ""))
-    return None
-
-
 class WebhookView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
@@ -68,9 +63,11 @@ class WebhookView(APIView):
     def http_method_not_allowed(
         self, request: Request, *args: Any, **kwargs: Any
     ) -> Response:
-        return self._receive(
-            request, kwargs["bot_slug"], refusal=method_not_allowed(request.method)
+        refusal = MethodNotAllowed(
+            f"This webhook URL accepts POST only, not {request.method[:20]}.",
+            headers={"Allow": "POST"},
         )
+        return self._receive(request, kwargs["bot_slug"], refusal=refusal)
 
     # DRF answers OPTIONS with metadata; a bot has no use for it, so it is
     # refused and stored like any other method but POST.
@@ -83,22 +80,7 @@ class WebhookView(APIView):
     def _receive(
         self, request: Request, bot_slug: str, *, refusal: Rejection | None
     ) -> Response:
-        started = time.perf_counter()
-        bot = bot_get_active(slug=bot_slug)
-        if bot is None:
-            status, body = unknown_bot(bot_slug)
-            return Response(body, status=status)
-        incoming = read_incoming(request)
-        refusal = _host_refusal(request) or refusal
-        if refusal is None:
-            result = webhook_delivery_receive(
-                bot=bot, incoming=incoming, started=started
-            )
-        else:
-            result = webhook_request_refuse(
-                bot=bot, incoming=incoming, started=started, refusal=refusal
-            )
-        return _render(result)
+        return webhook_receive(request, bot_slug, refusal=refusal)
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, APIException):
@@ -106,6 +88,50 @@ class WebhookView(APIView):
                 error_body(exc.default_code, str(exc.detail)), status=exc.status_code
             )
         return super().handle_exception(exc)
+
+
+def webhook_receive(
+    request: Any, bot_slug: str, *, refusal: Rejection | None = None
+) -> Response:
+    """One request to ``bot_slug``'s webhook URL, stored and answered.
+
+    The Host was checked once, by ``webhookproject.edge``: a request with a
+    Host outside ``ALLOWED_HOSTS`` comes through ``webhook_refuse_host``.
+    """
+    started = time.perf_counter()
+    bot = bot_get_active(slug=bot_slug)
+    if bot is None:
+        return Response(
+            error_body(
+                UnknownBot.code,
+                f"No active bot has the webhook URL slug {bot_slug[:100]!r}.",
+            ),
+            status=UnknownBot.status_code,
+        )
+    incoming = read_incoming(request)
+    if refusal is None:
+        result = webhook_delivery_receive(bot=bot, incoming=incoming, started=started)
+    else:
+        result = webhook_request_refuse(
+            bot=bot, incoming=incoming, started=started, refusal=refusal
+        )
+    return _render(result)
+
+
+def webhook_refuse_host(request: Any, bot_slug: str) -> Any:
+    """A request to a webhook URL with a Host outside ``ALLOWED_HOSTS``: stored
+    and refused, 400 ``disallowed_host`` (called by the edge, before the rest
+    of the middleware would raise on the Host)."""
+    host = request.META.get("HTTP_HOST", "")
+    refusal = DisallowedHost(
+        f"The Host header {host[:100]!r} is not one this server answers to "
+        "(DJANGO_ALLOWED_HOSTS); send the request to the server's own name."
+    )
+    response = webhook_receive(Request(request), bot_slug, refusal=refusal)
+    response.accepted_renderer = JSONRenderer()
+    response.accepted_media_type = JSONRenderer.media_type
+    response.renderer_context = {}
+    return response.render()
 
 
 def _render(result: IntakeResult) -> Response:

@@ -3,9 +3,10 @@
 Three promises are kept here, in debug mode as in production:
 
 - **A Host outside ``ALLOWED_HOSTS``** is a JSON 400 ``disallowed_host``,
-  never Django's HTML page. A webhook URL of a known bot goes straight to
-  its view, which stores the request and refuses it (the rest of the
-  middleware would raise before the view could).
+  never Django's HTML page. A webhook URL of a known bot is stored and
+  refused by ``submissions.views.webhook_refuse_host`` (the rest of the
+  middleware would raise before the view could); the Host is checked here
+  only, once per request.
 - **A NUL character in a query string or a path** (a changelist search or
   filter, an admin URL) is a 400, never a 500 from a database that refuses
   NUL. The read API refuses
@@ -29,10 +30,11 @@ from collections.abc import Callable
 
 from django.core.exceptions import BadRequest, DisallowedHost
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import Resolver404, ResolverMatch, resolve
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 
-from submissions.envelope import error_body, error_response
+from submissions.envelope import error_response
+from submissions.views import webhook_refuse_host
 from webhookproject.errors import json_error, wants_json
 
 security_logger = logging.getLogger("django.security.DisallowedHost")
@@ -40,14 +42,16 @@ security_logger = logging.getLogger("django.security.DisallowedHost")
 WEBHOOK_URL_NAMES = ("webhook", "webhook-no-slash")
 
 
-def _webhook_match(request: HttpRequest) -> ResolverMatch | None:
+def _webhook_slug(request: HttpRequest) -> str | None:
+    """The bot slug of a webhook URL (resolved only for a refused Host: a
+    delivery's URL is resolved once, by Django)."""
     if not request.path_info.startswith("/webhooks/"):
         return None
     try:
         match = resolve(request.path_info)
     except Resolver404:
         return None
-    return match if match.url_name in WEBHOOK_URL_NAMES else None
+    return match.kwargs["bot_slug"] if match.url_name in WEBHOOK_URL_NAMES else None
 
 
 def _has_nul(request: HttpRequest) -> bool:
@@ -68,17 +72,14 @@ class EdgeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        webhook = _webhook_match(request)
         try:
             request.get_host()
         except DisallowedHost as exc:
             security_logger.warning("%s", exc, extra={"status_code": 400})
-            if webhook is not None:
-                response = webhook.func(request, *webhook.args, **webhook.kwargs)
-                return response.render()
-            return JsonResponse(
-                error_body("disallowed_host", str(exc)[:300]), status=400
-            )
+            slug = _webhook_slug(request)
+            if slug is not None:
+                return webhook_refuse_host(request, slug)
+            return error_response(400, "disallowed_host", str(exc)[:300])
         if not wants_json(request) and (
             "\x00" in request.path_info or _has_nul(request)
         ):

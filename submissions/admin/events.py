@@ -25,9 +25,9 @@ from submissions.admin.common import (
     search_link,
 )
 from submissions.admin.personal_data import ErasureMixin
-from submissions.dispatch import webhook_events_replay
 from submissions.masking import Redactor, can_see_sensitive, event_redactor
 from submissions.models import FormSubmission, HandlerRun, WebhookEvent
+from submissions.replay import webhook_events_replay
 
 #: Shown for a raw body to staff who may not see sensitive answers.
 RAW_BODY_WITHHELD = (

@@ -48,7 +48,6 @@ def webhook_event_record_rejected(
     body_cap: int | None,
     status: str = WebhookEvent.Status.REJECTED,
     payload: dict[str, Any] | None = None,
-    delivery: Delivery | None = None,
     duration_ms: float | None = None,
     token_info: dict[str, Any] | None = None,
 ) -> WebhookEvent:
@@ -65,10 +64,6 @@ def webhook_event_record_rejected(
             error_code=response_body.get("error", ""),
             error_detail=response_body.get("detail", ""),
             payload=payload,
-            handler_name=delivery.handler_name if delivery else "",
-            conversation_id=delivery.conversation_id if delivery else "",
-            user_id=delivery.user_id if delivery else "",
-            delivery_id=delivery.delivery_id if delivery else "",
             response_status=response_status,
             response_body=response_body,
             duration_ms=duration_ms,
@@ -109,17 +104,21 @@ def webhook_event_record_minimal(
 
 
 @dataclass(frozen=True, slots=True)
-class Recorded:
-    """What ``webhook_event_record_delivery`` stored.
+class Stored:
+    """A delivery stored by ``webhook_event_record_delivery``: its event, and its
+    submission when it had answers."""
 
-    ``original`` is set when the delivery id was seen before: nothing was
-    stored then, and the copy is recorded with ``webhook_event_record_duplicate``
-    once the intake knows its answer.
-    """
+    event: WebhookEvent
+    submission: FormSubmission | None
 
-    event: WebhookEvent | None = None
-    submission: FormSubmission | None = None
-    original: WebhookEvent | None = None
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """A delivery whose id was stored before: nothing was stored; ``original`` is
+    the first. The copy is recorded with ``webhook_event_record_duplicate`` once
+    the intake knows its answer."""
+
+    original: WebhookEvent
 
 
 def webhook_event_record_delivery(
@@ -128,7 +127,7 @@ def webhook_event_record_delivery(
     incoming: IncomingRequest,
     payload: dict[str, Any],
     delivery: Delivery,
-) -> Recorded:
+) -> Stored | Copy:
     """Store an accepted delivery with its submission and answers, in one transaction.
 
     Three inserts whatever the number of answers (they go in one bulk insert).
@@ -158,8 +157,8 @@ def webhook_event_record_delivery(
         )
         if original is None:
             raise
-        return Recorded(original=original)
-    return Recorded(event=event, submission=submission)
+        return Copy(original=original)
+    return Stored(event=event, submission=submission)
 
 
 def _delivery_insert(

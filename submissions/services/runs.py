@@ -88,11 +88,23 @@ def _run_scrub(run: HandlerRun) -> None:
         setattr(run, name, value)
 
 
-def webhook_event_finish(*, event: WebhookEvent, **finish: Any) -> None:
-    """Record how a stored delivery's latest run ended (see ``_finish_fields``).
-
-    An event erased meanwhile gets its status, never the error text."""
-    fields = _finish_fields(**finish)
+def webhook_event_finish(
+    *,
+    event: WebhookEvent,
+    status: str,
+    error_code: str = "",
+    error_detail: str = "",
+    traceback: str = "",
+) -> None:
+    """Record how a stored delivery's latest run ended, with no new run (a
+    follow-up gone dead). An event erased meanwhile gets its status, never
+    the error text."""
+    fields = _finish_fields(
+        status=status,
+        error_code=error_code,
+        error_detail=error_detail,
+        traceback=traceback,
+    )
     with transaction.atomic():
         if not _event_update_unless_erased(event.pk, fields):
             fields = _without_personal(fields)
@@ -110,14 +122,31 @@ def handler_run_save(*, run: HandlerRun) -> HandlerRun:
 
 
 def handler_run_record(
-    *, event: WebhookEvent, run: HandlerRun, **finish: Any
+    *,
+    event: WebhookEvent,
+    run: HandlerRun,
+    status: str,
+    error_code: str = "",
+    error_detail: str = "",
+    traceback: str = "",
+    response_status: int | None = None,
+    response_body: dict[str, Any] | None = None,
+    duration_ms: float | None = None,
 ) -> HandlerRun:
-    """Insert ``run`` and set ``event``'s status (``_finish_fields``) together.
-
-    One statement on PostgreSQL; elsewhere a transaction of two (or the
-    caller's, when one is open).
+    """Insert ``run`` and set ``event``'s status, error and (for a delivery) the
+    reply its bot was sent, together: one statement on PostgreSQL, a
+    transaction of two elsewhere (``services.storage``). The response fields
+    left ``None`` (a replay sends nothing) keep what the event has.
     """
-    fields = _finish_fields(**finish)
+    fields = _finish_fields(
+        status=status,
+        error_code=error_code,
+        error_detail=error_detail,
+        traceback=traceback,
+        response_status=response_status,
+        response_body=response_body,
+        duration_ms=duration_ms,
+    )
     if not storage_for().run_insert(event=event, run=run, fields=fields):
         # Erased meanwhile (or gone): its status, and a run without content.
         fields = _without_personal(fields)
@@ -130,7 +159,7 @@ def handler_run_record(
     return run
 
 
-def handler_run_create(
+def handler_run_build(
     *,
     event: WebhookEvent,
     attempt: int,
@@ -142,10 +171,10 @@ def handler_run_create(
     error_type: str = "",
     message: str = "",
     traceback: str = "",
-    save: bool = True,
 ) -> HandlerRun:
-    """A run of ``event``'s handler; with ``save=False``, for ``handler_run_record``."""
-    run = HandlerRun(
+    """A run of ``event``'s handler, not saved: for ``handler_run_record`` or
+    ``handler_run_save``."""
+    return HandlerRun(
         event=event,
         attempt=attempt,
         trigger=trigger,
@@ -159,9 +188,6 @@ def handler_run_create(
         message=message,
         traceback=traceback,
     )
-    if save:
-        run.save(force_insert=True)
-    return run
 
 
 def handler_run_record_late(

@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from handlers import WebhookHandler, register
-from submissions.dispatch import webhook_event_replay
 from submissions.models import FormSubmission, HandlerRun, WebhookEvent
+from submissions.replay import webhook_event_replay
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from handlers import TransientError, WebhookHandler, register
-from submissions.dispatch import webhook_event_replay
 from submissions.followups import retry_delay_seconds
 from submissions.models import HandlerRun, WebhookEvent
+from submissions.replay import webhook_event_replay
 
 # Real commits, as in production: on_commit enqueues at once and the worker
 # (which closes obsolete connections) never runs inside a test transaction.

@@ -31,8 +31,8 @@ from django_tasks_db.models import DBTaskResult
 from alerts.models import AlertKind, SentAlert
 from alerts.selectors import watches_clear
 from handlers import WebhookHandler, register
-from submissions.dispatch import webhook_event_replay
 from submissions.models import ErasureLog, HandlerRun, WebhookEvent
+from submissions.replay import webhook_event_replay
 from submissions.services.privacy import personal_data_erase
 from submissions.tokens import sign_token
 from tests.alerts.factories import AlertRecipientFactory, AlertRuleFactory

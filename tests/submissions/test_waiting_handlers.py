@@ -19,8 +19,8 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from handlers import InvalidHandler, WebhookHandler, register
-from submissions.dispatch import webhook_event_replay
 from submissions.models import HandlerRun, WebhookEvent
+from submissions.replay import webhook_event_replay
 
 pytestmark = pytest.mark.django_db
 

@@ -2,9 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from submissions.dispatch import REPLAYABLE, webhook_events_replay
 from submissions.management.options import bot_from_slug, parse_moment
 from submissions.models import HandlerRun, WebhookEvent
+from submissions.replay import REPLAYABLE, webhook_events_replay
 from submissions.selectors.events import webhook_event_replay_queryset
 
 
