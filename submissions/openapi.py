@@ -40,7 +40,7 @@ from handlers.wire import (
     USER_FIELDS,
 )
 from submissions.conf import webhook_settings
-from submissions.tokens import TOKEN_ERROR_CODES
+from submissions.rejections import ERRORS, MethodNotAllowed, WebhookError
 
 ANY: dict[str, Any] = {}
 IDENTIFIER = {
@@ -189,69 +189,26 @@ WEBHOOK_REPLY = {
     },
 }
 
-#: Status → (error codes, when). docs/contract.md "Errors"; the codes are handlers/wire.py's,
-#: submissions/tokens.py's and submissions/intake.py's.
-WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = {
-    400: (
-        ["invalid_json", "invalid_payload", "disallowed_host", "invalid_chunked_body"],
-        "`invalid_json`: an empty body, not UTF-8, not JSON, or JSON that cannot be "
-        "stored faithfully. `invalid_payload`: JSON that is not an object, or a "
-        "known field of the wrong type or length, or a delivery id from a header "
-        "or the token that is too long or holds NUL. `disallowed_host`: the Host "
-        "header is not in `DJANGO_ALLOWED_HOSTS`. `invalid_chunked_body`: "
-        "malformed chunks. Stored as `rejected`.",
-    ),
-    401: (
-        list(TOKEN_ERROR_CODES),
-        "The bearer token is missing or does not verify; with "
-        '`WWW-Authenticate: Bearer error="invalid_token"`. Stored as `rejected`.',
-    ),
-    404: (
-        ["unknown_bot", "unknown_handler"],
-        "`unknown_bot`: no active bot has that slug; nothing is stored. "
-        "`unknown_handler`: no handler has that name (the detail suggests close "
-        "matches); stored as `unrouted` with its answers.",
-    ),
-    409: (
-        ["delivery_in_progress"],
-        "A copy of a delivery whose original has not answered by its handler's "
-        "deadline (a copy of one still running waits for its reply instead); "
-        "with `Retry-After: 1`. Stored as `duplicate`.",
-    ),
-    411: (
-        ["length_required"],
-        "A chunked body the server in front of Django did not decode (gunicorn "
-        "and `runserver` both do); send `Content-Length`. Stored as `rejected`.",
-    ),
-    413: (
-        ["payload_too_large"],
-        "The body is over `WEBHOOK_MAX_BODY_BYTES`; not read beyond what is kept. "
-        "Stored as `rejected`.",
-    ),
-    415: (
-        ["unsupported_media_type"],
-        "The content type is not `application/json`, or a charset other than UTF-8. "
-        "Stored as `rejected`.",
-    ),
-    422: (
-        ["unrecognised_payload"],
-        "The token verifies, but the bot's wire mapping finds no handler name in "
-        "the body, or answers sit where it does not look; the detail names what "
-        "was missing. Stored whole as `unparsed`, to be read again "
-        "(`reparse_events`) once the mapping is set.",
-    ),
-    500: (
-        ["handler_error"],
-        "The handler raised; the exception and traceback are on the stored event, "
-        "never in the reply. Stored as `failed` with its answers.",
-    ),
-    503: (
-        ["storage_failed"],
-        "The database refused to store the delivery (or its run); logged with the "
-        "request id, and a minimal `rejected` event is kept where the database "
-        "allows; with `Retry-After`. Send it again.",
-    ),
-}
+
+def _stored(kind: type[WebhookError]) -> str:
+    return f"Stored as `{kind.stored}`." if kind.stored else "Nothing is stored."
+
+
+def _error_table() -> dict[int, tuple[list[str], str]]:
+    """Status -> (error codes, when), from ``submissions.rejections.ERRORS``:
+    the classes that decide each status are the one statement of the map."""
+    table: dict[int, tuple[list[str], str]] = {}
+    for kind in ERRORS:
+        codes, when = table.setdefault(kind.status_code, ([], ""))
+        codes.extend(kind.codes)
+        label = "" if len(kind.codes) > 1 else f"`{kind.code}`: "
+        sentence = f"{label}{kind.when[0].upper()}{kind.when[1:]}. {_stored(kind)}"
+        table[kind.status_code] = (codes, f"{when} {sentence}".strip())
+    return table
+
+
+#: Status → (error codes, when); docs/contract.md "Errors" is tested against it.
+WEBHOOK_ERRORS: dict[int, tuple[list[str], str]] = _error_table()
 
 
 def webhook_error(status: int) -> OpenApiResponse:
@@ -352,7 +309,12 @@ def webhook_schema() -> Any:
                     )
                 ],
             ),
-            **{status: webhook_error(status) for status in WEBHOOK_ERRORS},
+            **{
+                status: webhook_error(status)
+                for status in WEBHOOK_ERRORS
+                # only POST is routed: a refused method has no operation to sit under
+                if status != MethodNotAllowed.status_code
+            },
         },
         examples=[
             OpenApiExample(
