@@ -26,6 +26,8 @@ from typing import Any
 
 from django.db import models
 
+from handlers.wire.spelling import CheckedObject
+
 REPLACEMENT = "\ufffd"
 #: Longest text kept in a column without a ``max_length`` (error details,
 #: tracebacks, labels, answer text): a bound, far beyond any real value.
@@ -81,6 +83,11 @@ class StorableTextField(models.TextField):
 
 class StorableJSONField(models.JSONField):
     def get_db_prep_save(self, value: Any, connection: Any) -> Any:
-        if value is not None and not hasattr(value, "resolve_expression"):
+        # A body the wire checked as it parsed it is storable already.
+        if (
+            value is not None
+            and not isinstance(value, CheckedObject)
+            and not hasattr(value, "resolve_expression")
+        ):
             value = storable_json(value)
         return super().get_db_prep_save(value, connection)

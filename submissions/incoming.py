@@ -110,6 +110,9 @@ class IncomingRequest:
     #: Why the body could not be read (malformed chunks), if it could not.
     body_error: str = ""
     request_id: str = ""
+    #: Hex SHA-256 of the body when it was read whole ("" otherwise): hashed
+    #: once, for the token's ``body_sha256`` claim and the stored event.
+    body_sha256: str = ""
 
     def __repr__(self) -> str:  # never print the credential
         return f"<IncomingRequest {self.body_size} bytes at {self.received_at:%Y-%m-%dT%H:%M:%S}>"
@@ -268,4 +271,5 @@ def read_incoming(request: HttpRequest) -> IncomingRequest:
         length_required=length_required,
         body_error=body_error,
         request_id=request_id(request),
+        body_sha256=hashlib.sha256(raw).hexdigest() if complete else "",
     )

@@ -111,7 +111,10 @@ def _verified_claims(bot: Bot, incoming: IncomingRequest) -> dict[str, Any]:
     token = bearer_token(incoming.authorization)
     try:
         return verify_token(
-            token, secrets=bot.signing_secrets(), body=incoming.raw_body
+            token,
+            secrets=bot.signing_secrets(),
+            body=incoming.raw_body,
+            body_sha256=incoming.body_sha256,
         )
     except TokenError as exc:
         if exc.code != "invalid_signature":
@@ -120,7 +123,10 @@ def _verified_claims(bot: Bot, incoming: IncomingRequest) -> dict[str, Any]:
         if fresh is None or fresh.signing_secrets() == bot.signing_secrets():
             raise
         return verify_token(
-            token, secrets=fresh.signing_secrets(), body=incoming.raw_body
+            token,
+            secrets=fresh.signing_secrets(),
+            body=incoming.raw_body,
+            body_sha256=incoming.body_sha256,
         )
 
 

@@ -61,8 +61,14 @@ def _malformed(exc: Exception) -> str:
     return f"The bearer token is not a well-formed JWT: {reason}."
 
 
-def verify_token(token: str, *, secrets: Sequence[str], body: bytes) -> dict[str, Any]:
-    """Return the token's claims, or raise ``TokenError``."""
+def verify_token(
+    token: str, *, secrets: Sequence[str], body: bytes, body_sha256: str = ""
+) -> dict[str, Any]:
+    """Return the token's claims, or raise ``TokenError``.
+
+    ``body_sha256`` is the body's hex digest when the caller has it already
+    (``IncomingRequest.body_sha256``); otherwise it is computed if a claim
+    asks for it."""
     conf = webhook_settings()
     if not token.isascii():  # a JWT is base64url and dots; PyJWT would choke
         raise TokenError(
@@ -128,7 +134,7 @@ def verify_token(token: str, *, secrets: Sequence[str], body: bytes) -> dict[str
         )
     if BODY_DIGEST_CLAIM in claims:
         digest = claims[BODY_DIGEST_CLAIM]
-        actual = hashlib.sha256(body).hexdigest().encode()
+        actual = (body_sha256 or hashlib.sha256(body).hexdigest()).encode()
         # Compared as bytes: compare_digest raises TypeError on non-ASCII str,
         # and a lone surrogate cannot be encoded (a hex digest is ASCII anyway).
         if (

@@ -32,6 +32,7 @@ from handlers.wire.spelling import (
     MAX_INTEGER_DIGITS,
     MAX_TYPE_LENGTH,
     USER_FIELDS,
+    CheckedObject,
     Delivery,
     WireError,
     json_type,
@@ -151,7 +152,7 @@ def parse_json(raw: bytes) -> dict[str, Any]:
             f"The body must be a JSON object, not a JSON {json_type(value)}.",
         )
     _check_storable(value)
-    return value
+    return CheckedObject(value)
 
 
 def _identifier(obj: Mapping[str, Any], names: tuple[str, ...], where: str = "") -> str:

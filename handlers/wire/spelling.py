@@ -122,3 +122,11 @@ def pick(obj: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
         if name in obj:
             return name, obj[name]
     return names[0], None
+
+
+class CheckedObject(dict):  # type: ignore[type-arg]
+    """A JSON object ``parse_json`` read and checked: no NUL, no unpaired
+    surrogate, no non-finite number, nesting bounded. Storing it needs no
+    second walk (``submissions.fields.StorableJSONField`` skips it)."""
+
+    __slots__ = ()

@@ -6,7 +6,6 @@ what they return to replies).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +32,7 @@ def _event_fields(incoming: IncomingRequest, *, body_cap: int | None) -> dict[st
         "raw_body": raw,
         "body_size": incoming.body_size,
         "body_truncated": len(raw) < incoming.body_size,
-        "body_sha256": hashlib.sha256(incoming.raw_body).hexdigest()
-        if incoming.body_complete
-        else "",
+        "body_sha256": incoming.body_sha256,
     }
 
 
@@ -94,9 +91,7 @@ def webhook_event_record_minimal(
             error_detail=error_detail,
             body_size=incoming.body_size,
             body_truncated=incoming.body_size > 0,
-            body_sha256=hashlib.sha256(incoming.raw_body).hexdigest()
-            if incoming.body_complete
-            else "",
+            body_sha256=incoming.body_sha256,
             response_status=response_status,
             response_body=response_body,
             duration_ms=duration_ms,
