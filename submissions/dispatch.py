@@ -276,6 +276,11 @@ def _cut(text: str, limit: int) -> str:
     return f"{text[:keep]}\n[... {len(text) - 2 * keep:,} characters cut ...]\n{text[-keep:]}"
 
 
+#: Pauses before trying a late record again; it is written by a handler
+#: thread while requests write too (None: give up and log).
+LATE_RECORD_RETRIES = (0.1, 0.3, 1.0, None)
+
+
 def _record_late(
     future: Future[Finished | TimedOut],
     *,
@@ -326,11 +331,6 @@ def _record_late(
     finally:
         if threading.get_ident() != caller:
             connections.close_all()  # the handler thread's connection
-
-
-#: Pauses before trying a late record again; it is written by a handler
-#: thread while requests write too (None: give up and log).
-LATE_RECORD_RETRIES = (0.1, 0.3, 1.0, None)
 
 
 def _ran(
