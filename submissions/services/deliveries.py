@@ -176,7 +176,16 @@ def _delivery_insert(
         if delivery.answers
         else None
     )
-    answers = [
+    answers = form_answers_build(submission=submission, delivery=delivery)
+    storage_for().delivery_insert(event=event, submission=submission, answers=answers)
+    return submission
+
+
+def form_answers_build(
+    *, submission: FormSubmission | None, delivery: Delivery
+) -> list[FormAnswer]:
+    """The answer rows of ``delivery``, in order, unsaved."""
+    return [
         FormAnswer(
             submission=submission,
             position=position,
@@ -188,8 +197,6 @@ def _delivery_insert(
         )
         for position, answer in enumerate(delivery.answers)
     ]
-    storage_for().delivery_insert(event=event, submission=submission, answers=answers)
-    return submission
 
 
 def webhook_event_record_duplicate(

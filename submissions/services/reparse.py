@@ -24,7 +24,7 @@ from django.utils import timezone
 from handlers.mapping import WireMapping
 from handlers.wire import Delivery, WireError, parse_delivery, parse_json
 from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
-from submissions.values import value_as_text
+from submissions.services.deliveries import form_answers_build
 
 #: Events a re-read looks at by default: those whose body was read, or not.
 REPARSABLE = (
@@ -192,16 +192,7 @@ def _submission_write(
         )
         submission.answers.all().delete()
     FormAnswer.objects.bulk_create(
-        FormAnswer(
-            submission=submission,
-            position=position,
-            key=answer.key,
-            label=answer.label,
-            input_type=answer.input_type,
-            value=answer.value,
-            value_text=value_as_text(answer.value),
-        )
-        for position, answer in enumerate(delivery.answers)
+        form_answers_build(submission=submission, delivery=delivery)
     )
 
 
