@@ -13,6 +13,7 @@ from django.db.models import Count, F
 
 from bench.management.commands.seed_events import PATTERN, Command
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
+from submissions.redaction import REDACTED, redact_headers
 from tests.factories import WebhookEventFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,3 +123,11 @@ def test_seeding_twice_adds_and_the_sequences_continue():
 def test_bad_options_say_what_is_valid(options, message):
     with pytest.raises(CommandError, match=message):
         seed(**options)
+
+
+def test_stored_headers_went_through_the_intakes_redaction():
+    seed(count=3, answers=1)
+
+    for headers in WebhookEvent.objects.values_list("headers", flat=True):
+        assert headers["Authorization"] == f"Bearer {REDACTED}"
+        assert redact_headers(headers) == headers

@@ -38,6 +38,7 @@ from django.utils import timezone
 from handlers.wire import answer_item, build_payload
 from submissions.envelope import error_body
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
+from submissions.redaction import redact_headers
 from submissions.values import value_as_text
 
 BATCH_EVENTS = 5000
@@ -108,12 +109,16 @@ WORDS = [
     "new",
     "dashboard",
 ]
-HEADERS_BASE = {
-    "Host": "hooks.example.com",
-    "User-Agent": "logicdialog-webhooks/1.0",
-    "Content-Type": "application/json",
-    "Authorization": "Bearer [redacted]",
-}
+#: The headers every seeded delivery came with, stored as intake stores them:
+#: through the same redaction (the token becomes ``Bearer [redacted]``).
+HEADERS_BASE = redact_headers(
+    {
+        "Host": "hooks.example.com",
+        "User-Agent": "logicdialog-webhooks/1.0",
+        "Content-Type": "application/json",
+        "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2VlZA",
+    }
+)
 OK_REPLY = {
     "blocks": [{"type": "text", "text": "Thanks, we have your answers."}],
     "variables": {},
