@@ -79,7 +79,7 @@ def forms_view(request: HttpRequest) -> HttpResponse:
             "verbose_name": _verbose_name(summary.handler_name),
             "state": _state(summary.handler_name, summary.failing_runs),
             "url": reverse(
-                "admin-form-table", args=[summary.bot.pk, summary.handler_name]
+                "admin:form-table", args=[summary.bot.pk, summary.handler_name]
             ),
         }
         for summary in found.forms
