@@ -12,6 +12,8 @@ from django.db import connection
 from django.db.models import Count, F
 
 from bench.management.commands.seed_events import PATTERN, Command
+from handlers import ResponseBuilder
+from handlers.wire import render_reply
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 from submissions.redaction import REDACTED, redact_headers
 from tests.factories import WebhookEventFactory
@@ -131,3 +133,17 @@ def test_stored_headers_went_through_the_intakes_redaction():
     for headers in WebhookEvent.objects.values_list("headers", flat=True):
         assert headers["Authorization"] == f"Bearer {REDACTED}"
         assert redact_headers(headers) == headers
+
+
+def test_processed_replies_are_what_the_wire_renders_for_a_thank_you():
+    seed(count=12, answers=1)
+
+    thanks = render_reply(ResponseBuilder().add_text("Thanks, we have your answers."))
+    replies = WebhookEvent.objects.filter(status="processed").values_list(
+        "response_body", flat=True
+    )
+    assert replies
+    assert all(reply == thanks for reply in replies)
+    assert thanks["blocks"] == [
+        {"type": "text", "text": "Thanks, we have your answers."}
+    ]

@@ -35,7 +35,8 @@ from django.db import connection, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
-from handlers.wire import answer_item, build_payload
+from handlers import ResponseBuilder
+from handlers.wire import answer_item, build_payload, render_reply
 from submissions.envelope import error_body
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 from submissions.redaction import redact_headers
@@ -119,10 +120,8 @@ HEADERS_BASE = redact_headers(
         "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2VlZA",
     }
 )
-OK_REPLY = {
-    "blocks": [{"type": "text", "text": "Thanks, we have your answers."}],
-    "variables": {},
-}
+#: What a handler that thanks the user replies, rendered as the intake renders it.
+OK_REPLY = render_reply(ResponseBuilder().add_text("Thanks, we have your answers."))
 
 
 @dataclass
