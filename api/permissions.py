@@ -3,7 +3,7 @@ from typing import Any
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 
-EXPORT_PERMISSION = "submissions.export_formsubmission"
+from submissions.permissions import EXPORT_FORMSUBMISSION
 
 
 class ViewModelPermissions(DjangoModelPermissions):
@@ -42,11 +42,11 @@ class CanExportCSV(BasePermission):
 
     message = (
         "Exporting to CSV or XLSX needs the “Can export form submissions to CSV” "
-        "permission (submissions.export_formsubmission)."
+        f"permission ({EXPORT_FORMSUBMISSION})."
     )
 
     def has_permission(self, request: Request, view: Any) -> bool:
         renderer = getattr(request, "accepted_renderer", None)
         if renderer is not None and renderer.format in EXPORT_FORMATS:
-            return bool(request.user and request.user.has_perm(EXPORT_PERMISSION))
+            return bool(request.user and request.user.has_perm(EXPORT_FORMSUBMISSION))
         return True

@@ -1,7 +1,7 @@
 """What the read API shows. Bots appear by slug only: secrets never leave the admin.
 
 Stored headers already have their credentials redacted at intake
-(``submissions.incoming.redact_headers``); they are redacted again here, so a
+(``submissions.redaction.redact_headers``); they are redacted again here, so a
 row stored before a rule was added never shows a credential.
 """
 
@@ -11,7 +11,6 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from submissions.incoming import redact_headers
 from submissions.masking import (
     can_see_sensitive,
     event_redactor,
@@ -19,6 +18,7 @@ from submissions.masking import (
     mask_value,
 )
 from submissions.models import FormAnswer, FormSubmission, WebhookEvent
+from submissions.redaction import redact_headers
 from submissions.values import value_as_text
 
 

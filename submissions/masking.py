@@ -20,16 +20,16 @@ from django.db.models import Q
 
 from handlers.wire import WireError, parse_delivery
 from submissions.conf import webhook_settings
+from submissions.permissions import VIEW_SENSITIVE_ANSWERS
 from submissions.values import value_as_text
 
-SENSITIVE_PERMISSION = "submissions.view_sensitive_answers"
 EMAIL_RE = re.compile(r"([^@\s])[^@\s]*@(\S+)")
 PHONE_RE = re.compile(r"\+?[\d\s().-]{6,}")
 COUNTRY_CODE_RE = re.compile(r"\+\d{1,3}")
 
 
 def can_see_sensitive(user: Any) -> bool:
-    return bool(user is not None and user.has_perm(SENSITIVE_PERMISSION))
+    return bool(user is not None and user.has_perm(VIEW_SENSITIVE_ANSWERS))
 
 
 def is_sensitive(*, key: str, input_type: str = "") -> bool:

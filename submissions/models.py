@@ -6,6 +6,12 @@ from django.utils import timezone
 
 from handlers.mapping import MappingError, WireMapping
 from submissions.fields import StorableCharField, StorableJSONField, StorableTextField
+from submissions.permissions import (
+    ERASE_PERSONAL_DATA_CODENAME,
+    EXPORT_FORMSUBMISSION_CODENAME,
+    REPLAY_WEBHOOKEVENT_CODENAME,
+    VIEW_SENSITIVE_ANSWERS_CODENAME,
+)
 
 
 def generate_secret() -> str:
@@ -175,7 +181,7 @@ class WebhookEvent(models.Model):
             models.Index(fields=["user_id"], name="event_user_idx"),
             models.Index(fields=["delivery_id"], name="event_delivery_idx"),
         ]
-        permissions = [("replay_webhookevent", "Can replay webhook events")]
+        permissions = [(REPLAY_WEBHOOKEVENT_CODENAME, "Can replay webhook events")]
         constraints = [
             # One original per delivery id and bot; duplicates point at it.
             models.UniqueConstraint(
@@ -211,9 +217,9 @@ class FormSubmission(models.Model):
     class Meta:
         ordering = ["-submitted_at", "-id"]
         permissions = [
-            ("export_formsubmission", "Can export form submissions to CSV"),
-            ("view_sensitive_answers", "Can see sensitive answers unmasked"),
-            ("erase_personal_data", "Can erase a person's data"),
+            (EXPORT_FORMSUBMISSION_CODENAME, "Can export form submissions to CSV"),
+            (VIEW_SENSITIVE_ANSWERS_CODENAME, "Can see sensitive answers unmasked"),
+            (ERASE_PERSONAL_DATA_CODENAME, "Can erase a person's data"),
         ]
         indexes = [
             # Covering the form: the overview counts 30 days of submissions

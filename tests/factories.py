@@ -6,9 +6,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import factory
+from django.contrib.auth.models import User
 from django.utils import timezone
 
-from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
+from api.models import ApiToken
+from submissions.models import (
+    Bot,
+    ErasureLog,
+    FormAnswer,
+    FormSubmission,
+    HandlerRun,
+    RetentionPolicy,
+    WebhookEvent,
+)
 from submissions.values import value_as_text
 
 
@@ -70,6 +80,67 @@ class FormAnswerFactory(factory.django.DjangoModelFactory):
     input_type = "text"
     value = factory.Faker("word")
     value_text = factory.LazyAttribute(lambda o: value_as_text(o.value))
+
+
+class HandlerRunFactory(factory.django.DjangoModelFactory):
+    """A delivery run that succeeded, replying what the event replied."""
+
+    class Meta:
+        model = HandlerRun
+
+    event = factory.SubFactory(WebhookEventFactory)
+    attempt = 1
+    trigger = HandlerRun.Trigger.DELIVERY
+    handler_name = factory.SelfAttribute("event.handler_name")
+    started_at = factory.SelfAttribute("event.received_at")
+    duration_ms = 3.5
+    finished_at = factory.LazyAttribute(
+        lambda o: o.started_at + timedelta(milliseconds=o.duration_ms)
+    )
+    outcome = HandlerRun.Outcome.SUCCEEDED
+    reply = factory.SelfAttribute("event.response_body")
+
+
+class ErasureLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ErasureLog
+
+    requested_by = factory.Faker("user_name")
+    source = "admin"
+    selector = ErasureLog.Selector.USER_ID
+    selector_hash = factory.Faker("sha256")
+    bot = factory.SubFactory(BotFactory)
+    submissions = 1
+    answers = 3
+    events = 1
+    runs = 1
+
+
+class RetentionPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RetentionPolicy
+
+    bot = factory.SubFactory(BotFactory)
+    handler_name = factory.Sequence(lambda n: f"form-{n}")
+    keep_days = 90
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.django.Password("a long password 123")
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    """A read API token (its key made by DRF on save)."""
+
+    class Meta:
+        model = ApiToken
+
+    user = factory.SubFactory(UserFactory)
 
 
 def submission_with_answers(answers: dict[str, Any], **kwargs: Any) -> FormSubmission:

@@ -19,6 +19,7 @@ from handlers.mapping import MappingError, suggest
 from handlers.wire import WireError, field_spellings, parse_json
 from submissions.admin.common import CheckedActionsMixin, pretty_json
 from submissions.models import Bot, WebhookEvent, generate_secret
+from submissions.permissions import VIEW_WEBHOOKEVENT
 from submissions.selectors.bots import bot_recent_deliveries
 from submissions.services.bots import bot_rotate_secret
 from submissions.services.reparse import webhook_events_reparse
@@ -159,7 +160,7 @@ class BotAdmin(CheckedActionsMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         bot = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
-        if bot is not None and request.user.has_perm("submissions.view_webhookevent"):
+        if bot is not None and request.user.has_perm(VIEW_WEBHOOKEVENT):
             recent = bot_recent_deliveries(bot=bot)
             extra_context["recent_deliveries"] = [_diagnosis(e) for e in recent]
             extra_context |= _wire_mapping_context(request, bot, recent)

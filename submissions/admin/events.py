@@ -27,6 +27,7 @@ from submissions.admin.common import (
 from submissions.admin.personal_data import ErasureMixin
 from submissions.masking import Redactor, can_see_sensitive, event_redactor
 from submissions.models import FormSubmission, HandlerRun, WebhookEvent
+from submissions.permissions import REPLAY_WEBHOOKEVENT
 from submissions.replay import webhook_events_replay
 
 #: Shown for a raw body to staff who may not see sensitive answers.
@@ -90,7 +91,7 @@ class ReplayMixin:
     """The replay actions need their own permission, not just the view one."""
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("submissions.replay_webhookevent")
+        return request.user.has_perm(REPLAY_WEBHOOKEVENT)
 
 
 class HandlerRunInline(ReadOnlyAdminMixin, admin.TabularInline):

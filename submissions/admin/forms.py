@@ -27,6 +27,7 @@ from submissions.admin.bigtable import EstimatedCountPaginator, exact_search_q
 from submissions.masking import can_see_sensitive, is_sensitive, mask_value
 from submissions.models import Bot, FormSubmission
 from submissions.moments import parse_moment
+from submissions.permissions import EXPORT_FORMSUBMISSION, VIEW_FORMSUBMISSION
 from submissions.selectors.console import form_page_answers, forms_summary
 from submissions.selectors.exports import submission_export_columns
 from submissions.selectors.search import submission_search
@@ -42,7 +43,7 @@ FAILING_WINDOW = timedelta(hours=24)
 
 
 def _check(request: HttpRequest) -> None:
-    if not request.user.has_perm("submissions.view_formsubmission"):
+    if not request.user.has_perm(VIEW_FORMSUBMISSION):
         raise PermissionDenied
 
 
@@ -78,7 +79,7 @@ def forms_view(request: HttpRequest) -> HttpResponse:
             "verbose_name": _verbose_name(summary.handler_name),
             "state": _state(summary.handler_name, summary.failing_runs),
             "url": reverse(
-                "admin-form-table", args=[summary.bot.pk, summary.handler_name]
+                "admin:form-table", args=[summary.bot.pk, summary.handler_name]
             ),
         }
         for summary in found.forms
@@ -184,7 +185,7 @@ def form_table_view(
             "errors": errors,
             "query": {k: request.GET.get(k, "") for k in ("q", "since", "until")},
             "export_query": urlencode(filters),
-            "can_export": request.user.has_perm("submissions.export_formsubmission"),
+            "can_export": request.user.has_perm(EXPORT_FORMSUBMISSION),
             "pages": _page_links(request, page),
         },
     )

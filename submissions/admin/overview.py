@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from submissions.masking import can_see_sensitive, event_redactor
 from submissions.models import HandlerRun, WebhookEvent
+from submissions.permissions import VIEW_WEBHOOKEVENT
 from submissions.selectors.console import overview
 
 DAYS = 30
@@ -86,7 +87,7 @@ def _more(rows: list[dict[str, Any]], url: str) -> dict[str, Any] | None:
 
 
 def overview_view(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("submissions.view_webhookevent"):
+    if not request.user.has_perm(VIEW_WEBHOOKEVENT):
         raise PermissionDenied
     data = overview(now=timezone.now(), days=DAYS)
     forms = sorted(data.submissions.items(), key=lambda item: -sum(item[1]))

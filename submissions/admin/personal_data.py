@@ -14,11 +14,10 @@ from django.template.response import TemplateResponse
 from submissions.admin.common import ReadOnlyAdminMixin
 from submissions.masking import mask_value
 from submissions.models import Bot, ErasureLog, RetentionPolicy
+from submissions.permissions import ERASE_PERSONAL_DATA
 from submissions.retention import retention_schedule_daily
 from submissions.selectors.privacy import ErasureCounts, personal_data_count
 from submissions.services.privacy import personal_data_erase
-
-ERASE_PERMISSION = "submissions.erase_personal_data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,7 @@ class ErasureMixin:
     """The "Erase these people's data" action, behind its own permission."""
 
     def has_erase_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(ERASE_PERMISSION)
+        return request.user.has_perm(ERASE_PERSONAL_DATA)
 
     @admin.action(description="Erase these people's data…", permissions=["erase"])
     def erase_personal_data(

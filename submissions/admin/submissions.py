@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Prefetch, QuerySet, Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -27,6 +26,7 @@ from submissions.downloads import submission_csv_response, submission_xlsx_respo
 from submissions.exports import ExportOptions
 from submissions.masking import can_see_sensitive, is_sensitive, mask_value
 from submissions.models import FormAnswer, FormSubmission
+from submissions.permissions import EXPORT_FORMSUBMISSION
 from submissions.selectors.search import submission_search
 from submissions.values import value_as_text
 
@@ -126,8 +126,7 @@ class FormSubmissionAdmin(
         )
 
     def has_export_permission(self, request: HttpRequest) -> bool:
-        codename = get_permission_codename("export", self.opts)
-        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+        return request.user.has_perm(EXPORT_FORMSUBMISSION)
 
     # list columns
 

@@ -12,7 +12,10 @@ from django.db import connection
 from django.db.models import Count, F
 
 from bench.management.commands.seed_events import PATTERN, Command
+from handlers import ResponseBuilder
+from handlers.wire import render_reply
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
+from submissions.redaction import REDACTED, redact_headers
 from tests.factories import WebhookEventFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,3 +125,25 @@ def test_seeding_twice_adds_and_the_sequences_continue():
 def test_bad_options_say_what_is_valid(options, message):
     with pytest.raises(CommandError, match=message):
         seed(**options)
+
+
+def test_stored_headers_went_through_the_intakes_redaction():
+    seed(count=3, answers=1)
+
+    for headers in WebhookEvent.objects.values_list("headers", flat=True):
+        assert headers["Authorization"] == f"Bearer {REDACTED}"
+        assert redact_headers(headers) == headers
+
+
+def test_processed_replies_are_what_the_wire_renders_for_a_thank_you():
+    seed(count=12, answers=1)
+
+    thanks = render_reply(ResponseBuilder().add_text("Thanks, we have your answers."))
+    replies = WebhookEvent.objects.filter(status="processed").values_list(
+        "response_body", flat=True
+    )
+    assert replies
+    assert all(reply == thanks for reply in replies)
+    assert thanks["blocks"] == [
+        {"type": "text", "text": "Thanks, we have your answers."}
+    ]

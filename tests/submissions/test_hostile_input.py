@@ -18,8 +18,8 @@ from rest_framework.test import APIClient
 
 from handlers.wire import WireError, parse_delivery
 from submissions.conf import DEFAULTS, webhook_settings
-from submissions.incoming import REDACTED
 from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
+from submissions.redaction import REDACTED
 from tests.factories import BotFactory
 from tests.fixtures.hostile_requests import (
     ACCEPTED_CASES,

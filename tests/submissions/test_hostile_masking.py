@@ -168,12 +168,12 @@ def admin_urls(seeded) -> list[tuple[str, dict[str, str]]]:
         name: reverse(f"admin:submissions_{name}_changelist")
         for name in ("formsubmission", "webhookevent", "handlerrun")
     }
-    table = reverse("admin-form-table", args=[bot.pk, "contact-form"])
+    table = reverse("admin:form-table", args=[bot.pk, "contact-form"])
     urls: list[tuple[str, dict[str, str]]] = [
         (reverse("admin:submissions_formsubmission_change", args=[submission.pk]), {}),
         (reverse("admin:submissions_bot_change", args=[bot.pk]), {}),
-        (reverse("admin-overview"), {}),
-        (reverse("admin-forms"), {}),
+        (reverse("admin:overview"), {}),
+        (reverse("admin:forms"), {}),
         (table, {}),
         (table, {"since": "2000-01-01", "until": "2100-01-01"}),
         (reverse("admin:submissions_formsubmission_export"), {}),
@@ -242,7 +242,7 @@ def test_searching_for_the_secret_finds_nothing(seeded, viewer, trusted, term):
     link = reverse("admin:submissions_formsubmission_change", args=[submission.pk])
     pages = [
         (reverse("admin:submissions_formsubmission_changelist"), link),
-        (reverse("admin-form-table", args=[seeded["bot"].pk, "contact-form"]), link),
+        (reverse("admin:form-table", args=[seeded["bot"].pk, "contact-form"]), link),
     ]
     for url, row in pages:
         found = viewer.get(url, {"q": term})

@@ -204,7 +204,7 @@ def admin_action(staff: Staff, submission: FormSubmission) -> bytes:
 
 def form_page(staff: Staff, submission: FormSubmission) -> bytes:
     page = staff.client.get(
-        reverse("admin-form-table", args=[submission.bot_id, submission.handler_name])
+        reverse("admin:form-table", args=[submission.bot_id, submission.handler_name])
     )
     assert page.status_code == 200
     href = re.search(r'id="form-export-xlsx" href="([^"]+)"', page.content.decode())

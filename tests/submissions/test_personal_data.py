@@ -21,7 +21,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from handlers import WebhookHandler, register
-from submissions.masking import mask_value
 from submissions.models import (
     ErasureLog,
     FormAnswer,
@@ -360,23 +359,7 @@ def test_saving_a_policy_in_the_admin_queues_the_daily_run(admin_client, bot):
     assert DBTaskResult.objects.filter(status="READY").count() == 1
 
 
-# -- masking -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "masked"),
-    [
-        ("zoe@example.com", "z***@example.com"),
-        ("+44 20 7946 0123", "+44 *** *** 123"),
-        ("07946 000123", "*** *** 123"),
-        ("Ada Lovelace", "A***"),
-        (12345678, "*** *** 678"),
-        ("", ""),
-        (None, None),
-    ],
-)
-def test_mask_value(value, masked):
-    assert mask_value(value) == masked
+# -- masking in the pages (masking.py's own tests: test_masking.py) --------------
 
 
 def test_staff_without_the_permission_see_sensitive_answers_masked(deliver):

@@ -35,9 +35,11 @@ from django.db import connection, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
-from handlers.wire import answer_item, build_payload
+from handlers import ResponseBuilder
+from handlers.wire import answer_item, build_payload, render_reply
 from submissions.envelope import error_body
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
+from submissions.redaction import redact_headers
 from submissions.values import value_as_text
 
 BATCH_EVENTS = 5000
@@ -108,16 +110,18 @@ WORDS = [
     "new",
     "dashboard",
 ]
-HEADERS_BASE = {
-    "Host": "hooks.example.com",
-    "User-Agent": "logicdialog-webhooks/1.0",
-    "Content-Type": "application/json",
-    "Authorization": "Bearer [redacted]",
-}
-OK_REPLY = {
-    "blocks": [{"type": "text", "text": "Thanks, we have your answers."}],
-    "variables": {},
-}
+#: The headers every seeded delivery came with, stored as intake stores them:
+#: through the same redaction (the token becomes ``Bearer [redacted]``).
+HEADERS_BASE = redact_headers(
+    {
+        "Host": "hooks.example.com",
+        "User-Agent": "logicdialog-webhooks/1.0",
+        "Content-Type": "application/json",
+        "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2VlZA",
+    }
+)
+#: What a handler that thanks the user replies, rendered as the intake renders it.
+OK_REPLY = render_reply(ResponseBuilder().add_text("Thanks, we have your answers."))
 
 
 @dataclass

@@ -16,7 +16,7 @@ from tests.factories import BotFactory, submission_with_answers
 
 pytestmark = pytest.mark.django_db
 
-FORMS = reverse("admin-forms")
+FORMS = reverse("admin:forms")
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def made(bot, handler_registry):
 
 
 def table_url(bot_id: int, handler_name: str) -> str:
-    return reverse("admin-form-table", args=[bot_id, handler_name])
+    return reverse("admin:form-table", args=[bot_id, handler_name])
 
 
 def test_the_forms_list_counts_by_hand(admin_client, bot, made):

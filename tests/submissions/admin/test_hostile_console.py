@@ -56,7 +56,7 @@ def page(client: Any, url: str, **params: Any) -> str:
 
 
 def form_table_url(bot: Bot, handler_name: str) -> str:
-    return reverse("admin-form-table", args=[bot.pk, handler_name])
+    return reverse("admin:form-table", args=[bot.pk, handler_name])
 
 
 # -- escaping -------------------------------------------------------------------------
@@ -98,14 +98,14 @@ def hostile(deliver, bot) -> dict[str, Any]:
 
 
 def test_the_overview_escapes_names_in_its_svg_charts_and_tables(admin_client, hostile):
-    html = page(admin_client, reverse("admin-overview"))
+    html = page(admin_client, reverse("admin:overview"))
 
     assert "<svg" in html  # the chart is drawn
     assert_escaped(html, shown=[f"{SCRIPT} bot / {SVG}", SCRIPT])
 
 
 def test_the_forms_list_escapes_names_and_questions(admin_client, hostile):
-    html = page(admin_client, reverse("admin-forms"))
+    html = page(admin_client, reverse("admin:forms"))
 
     assert_escaped(html, shown=[SCRIPT, SVG])
     assert f'href="{form_table_url(hostile["bot"], SVG)}"' in html
@@ -242,13 +242,13 @@ def test_the_forms_list_and_overview_stay_bounded_with_10000_questions(
     admin_client, wide, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(15):
-        forms = admin_client.get(reverse("admin-forms"))
+        forms = admin_client.get(reverse("admin:forms"))
     assert forms.status_code == 200
     assert len(forms.content) < 100_000
     assert "10000: " in forms.content.decode()
 
     with django_assert_max_num_queries(20):
-        overview = admin_client.get(reverse("admin-overview"))
+        overview = admin_client.get(reverse("admin:overview"))
     assert overview.status_code == 200
     assert len(overview.content) < 100_000
 
@@ -264,14 +264,14 @@ def test_many_forms_are_paginated_and_the_overview_keeps_its_charts_small(
         assert deliver({"handler": name, "formValues": {"a": 1}}).status_code == 404
 
     with django_assert_max_num_queries(15):
-        first = page(admin_client, reverse("admin-forms"))
+        first = page(admin_client, reverse("admin:forms"))
     assert first.count('class="handler-') == 100
     assert "130 forms" in first
-    second = page(admin_client, reverse("admin-forms"), p="2")
+    second = page(admin_client, reverse("admin:forms"), p="2")
     assert second.count('class="handler-') == 30
 
     with CaptureQueriesContext(connection) as queries:
-        html = page(admin_client, reverse("admin-overview"))
+        html = page(admin_client, reverse("admin:overview"))
     assert len(queries) <= 20
     chart = html[html.index('id="form-chart"') :]
     chart = chart[: chart.index("</figure>")]
@@ -289,7 +289,7 @@ def test_a_handler_name_with_a_slash_or_dots_has_a_working_table(
     for name in ("a/b", "..", "x?y#z", "100%"):
         assert deliver({"handler": name, "formValues": {"k": name}}).status_code == 404
 
-    html = page(admin_client, reverse("admin-forms"))
+    html = page(admin_client, reverse("admin:forms"))
     for name in ("a/b", "..", "x?y#z", "100%"):
         url = form_table_url(bot, name)
         assert f'href="{escape(url)}"' in html

@@ -13,7 +13,7 @@ from tests.factories import BotFactory, WebhookEventFactory, submission_with_ans
 
 pytestmark = pytest.mark.django_db
 
-OVERVIEW = reverse("admin-overview")
+OVERVIEW = reverse("admin:overview")
 
 
 @pytest.fixture
@@ -133,4 +133,4 @@ def test_the_overview_reads_a_constant_number_of_queries(admin_client, bot, hist
 
 def test_the_overview_is_linked_first_on_the_admin_home(admin_client):
     page = admin_client.get(reverse("admin:index")).content.decode()
-    assert page.index(OVERVIEW) < page.index(reverse("admin-forms"))
+    assert page.index(OVERVIEW) < page.index(reverse("admin:forms"))

@@ -155,7 +155,7 @@ def test_save_then_read_again_from_the_list(admin_client, bot, deliver):
 def test_the_overview_lists_unparsed_deliveries_per_bot(admin_client, bot, deliver):
     deliver(FOREIGN)
     deliver(FOREIGN)
-    response = admin_client.get(reverse("admin-overview"))
+    response = admin_client.get(reverse("admin:overview"))
     (row,) = response.context["unparsed"]
     assert (row["bot__name"], row["n"]) == (bot.name, 2)
     assert f"{change_url(bot)}?suggest=" in response.content.decode()
