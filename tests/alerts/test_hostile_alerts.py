@@ -470,6 +470,8 @@ def test_a_flood_of_failures_costs_each_delivery_the_same_queries_and_one_alert(
     # The rules are read again once per RULE_CACHE_SECONDS (30 s): one query
     # per process and period, not per delivery; a slow run must not see it.
     settings.ALERTS = {**settings.ALERTS, "RULE_CACHE_SECONDS": 3600}
+    # Likewise the bot, read again every BOT_CACHE_SECONDS (5 s) per process.
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "BOT_CACHE_SECONDS": 3600}
     make_rule(AlertKind.HANDLER_FAILING, webhook=receiver.url)
     queries = []
     for _ in range(FLOOD):
