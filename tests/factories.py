@@ -57,6 +57,7 @@ class FormSubmissionFactory(factory.django.DjangoModelFactory):
     conversation_id = factory.SelfAttribute("event.conversation_id")
     user_id = factory.SelfAttribute("event.user_id")
     submitted_at = factory.SelfAttribute("event.received_at")
+    received_at = factory.SelfAttribute("event.received_at")
 
 
 class FormAnswerFactory(factory.django.DjangoModelFactory):
@@ -70,6 +71,7 @@ class FormAnswerFactory(factory.django.DjangoModelFactory):
     input_type = "text"
     value = factory.Faker("word")
     value_text = factory.LazyAttribute(lambda o: value_as_text(o.value))
+    received_at = factory.SelfAttribute("submission.received_at")
 
 
 def submission_with_answers(answers: dict[str, Any], **kwargs: Any) -> FormSubmission:
@@ -120,6 +122,7 @@ def bulk_submissions(
             conversation_id=event.conversation_id,
             user_id=event.user_id,
             submitted_at=event.received_at,
+            received_at=event.received_at,
         )
         for event in events
     )
@@ -131,6 +134,7 @@ def bulk_submissions(
             label=key.title(),
             value=value,
             value_text=value_as_text(value),
+            received_at=submission.received_at,
         )
         for i, submission in enumerate(submissions)
         for position, (key, value) in enumerate(answers(i).items())

@@ -178,6 +178,7 @@ def _delivery_insert(
             conversation_id=delivery.conversation_id,
             user_id=delivery.user_id,
             submitted_at=event.received_at,
+            received_at=event.received_at,
         )
         if delivery.answers
         else None
@@ -191,6 +192,7 @@ def _delivery_insert(
             input_type=answer.input_type,
             value=answer.value,
             value_text=value_as_text(answer.value),
+            received_at=event.received_at,
         )
         for position, answer in enumerate(delivery.answers)
     ]

@@ -183,6 +183,7 @@ def _submission_write(
             conversation_id=delivery.conversation_id,
             user_id=delivery.user_id,
             submitted_at=event.received_at,
+            received_at=event.received_at,
         )
     else:
         FormSubmission.objects.filter(pk=submission.pk).update(
@@ -200,6 +201,7 @@ def _submission_write(
             input_type=answer.input_type,
             value=answer.value,
             value_text=value_as_text(answer.value),
+            received_at=submission.received_at,
         )
         for position, answer in enumerate(delivery.answers)
     )

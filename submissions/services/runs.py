@@ -158,6 +158,7 @@ def handler_run_create(
         error_type=error_type,
         message=message,
         traceback=traceback,
+        received_at=event.received_at,
     )
     if save:
         run.save(force_insert=True)
