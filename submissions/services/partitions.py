@@ -170,48 +170,91 @@ def _create(cursor: Any, table: str, name: str, lower: str, upper: str) -> None:
         _delivery_index(cursor, name)
 
 
-def partitions_ensure(
-    *,
-    months: int = MONTHS_AHEAD,
-    using: str = "default",
-    now: datetime | None = None,
-) -> list[str]:
-    """Make every table's partitions up to ``months`` after the current month.
+def _deferred_checks_now(connection: Any) -> None:
+    """Inside a transaction that wrote rows (a test's), run their deferred
+    foreign-key checks now: a table with pending checks cannot be dropped."""
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
-    The new months are cut from the front of ``<table>_after``: it is
-    detached, the months made, and any rows it held (dated past the last
-    month) inserted again through the parent, so they land in their month;
-    then an empty ``_after`` from the new end. One transaction per table.
-    Returns the partitions made.
+
+def _carve(
+    table: str,
+    part: Partition,
+    months: list[datetime],
+    rest: tuple[str, str],
+    *,
+    using: str,
+) -> list[str]:
+    """Cut ``months`` out of the open-ended ``part`` (``_before`` or ``_after``).
+
+    It is detached, the months made, ``part`` made again over ``rest``, and
+    the rows it held inserted again through the parent, so each lands in its
+    partition. One transaction.
     """
     from django.db import transaction
 
+    held = f"{table}_held"
+    made = []
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        _deferred_checks_now(connections[using])
+        cursor.execute(f"ALTER TABLE {_q(table)} DETACH PARTITION {_q(part.name)}")
+        cursor.execute(f"ALTER TABLE {_q(part.name)} RENAME TO {_q(held)}")
+        if table == EVENTS:
+            cursor.execute(
+                f"ALTER INDEX IF EXISTS {_q(part.name + '_delivery_uniq')} "
+                f"RENAME TO {_q(held + '_delivery_uniq')}"
+            )
+        for month in months:
+            name = month_name(table, month)
+            _create(cursor, table, name, _ts(month), _ts(month_add(month, 1)))
+            made.append(name)
+        _create(cursor, table, part.name, *rest)
+        cursor.execute(f"INSERT INTO {_q(table)} SELECT * FROM {_q(held)}")  # noqa: S608 - our table names
+        _deferred_checks_now(connections[using])
+        cursor.execute(f"DROP TABLE {_q(held)}")
+    return made
+
+
+def partitions_ensure(
+    *,
+    months: int = MONTHS_AHEAD,
+    since: datetime | None = None,
+    using: str = "default",
+    now: datetime | None = None,
+) -> list[str]:
+    """Make every table's partitions up to ``months`` after the current month
+    (and, with ``since``, back to ``since``'s month).
+
+    The months ahead are cut from the front of ``<table>_after``, the months
+    back from the end of ``<table>_before``; rows either held move into
+    their months (``_carve``). One transaction per table and side. Returns
+    the partitions made.
+    """
     end = month_add(month_start(now or timezone.now()), months + 1)
     made: list[str] = []
     for table in TABLES:
         parts = partitions_list(table, using=using)
-        last = parts[-1]
-        if last.upper is not None or last.lower is None or last.lower >= end:
-            continue
-        with transaction.atomic(using=using), connections[using].cursor() as cursor:
-            after = _q(last.name)
-            held = f"{table}_after_held"
-            cursor.execute(f"ALTER TABLE {_q(table)} DETACH PARTITION {after}")
-            cursor.execute(f"ALTER TABLE {after} RENAME TO {_q(held)}")
-            if table == EVENTS:
-                cursor.execute(
-                    f"ALTER INDEX IF EXISTS {_q(last.name + '_delivery_uniq')} "
-                    f"RENAME TO {_q(held + '_delivery_uniq')}"
-                )
-            month = last.lower
+        after = parts[-1]
+        if after.upper is None and after.lower is not None and after.lower < end:
+            wanted = []
+            month = after.lower
             while month < end:
-                name = month_name(table, month)
-                _create(cursor, table, name, _ts(month), _ts(month_add(month, 1)))
-                made.append(name)
+                wanted.append(month)
                 month = month_add(month, 1)
-            _create(cursor, table, last.name, _ts(end), "MAXVALUE")
-            cursor.execute(f"INSERT INTO {_q(table)} SELECT * FROM {_q(held)}")  # noqa: S608 - our table names
-            cursor.execute(f"DROP TABLE {_q(held)}")
+            made += _carve(table, after, wanted, (_ts(end), "MAXVALUE"), using=using)
+        before = parts[0]
+        if since is not None and before.lower is None and before.upper is not None:
+            first = month_start(since)
+            wanted = []
+            month = first
+            while month < before.upper:
+                wanted.append(month)
+                month = month_add(month, 1)
+            if wanted:
+                made += _carve(
+                    table, before, wanted, ("MINVALUE", _ts(first)), using=using
+                )
     return made
 
 
@@ -225,6 +268,7 @@ def partition_detach_drop(partition: Partition, *, using: str = "default") -> No
     """
     connection = connections[using]
     table, name = _q(partition.table), _q(partition.name)
+    _deferred_checks_now(connection)
     with connection.cursor() as cursor:
         if partition.detach_pending:
             cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name} FINALIZE")
