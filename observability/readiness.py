@@ -7,6 +7,11 @@ waiting in the queue and answers 503 when the waiting probe is older than
 ``DJANGO_READYZ_TASK_LAG_SECONDS`` (60 s), i.e. no task worker has taken work
 for that long. A probe never waits on the worker: it enqueues a task if none
 is waiting, and reads the age of the one that is.
+
+On PostgreSQL's partitioned tables the body also says how many months lie
+ahead (``partitions.months_ahead``) and warns below two: the daily
+``partitions --ensure`` has not run. A warning only: the process still
+serves, and a delivery past every month is still stored (in ``_after``).
 """
 
 from __future__ import annotations
@@ -62,6 +67,28 @@ def task_queue_state() -> dict[str, object]:
     }
 
 
+def partitions_state() -> dict[str, object]:
+    """``{"partitions": {"months_ahead": n[, "warning": ...]}}``, or nothing on
+    plain tables."""
+    from submissions.services import partitions
+
+    try:
+        if not partitions.is_partitioned():
+            return {}
+        ahead = partitions.months_ahead()
+    except Error:
+        logger.warning("readyz: could not read the partitions", exc_info=True)
+        return {}
+    state: dict[str, object] = {"months_ahead": ahead}
+    if ahead < partitions.MONTHS_AHEAD_WARN:
+        state["warning"] = (
+            f"Only {ahead} month(s) of partitions lie ahead: run "
+            "`manage.py partitions --ensure` (daily)."
+        )
+        logger.warning("readyz: %s", state["warning"])
+    return {"partitions": state}
+
+
 def readiness_response(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         response = JsonResponse(
@@ -77,6 +104,8 @@ def readiness_response(request: HttpRequest) -> HttpResponse:
         state = task_queue_state()
         body.update(tasks=state)
         ready = bool(state["queue"]) and state["worker"] is not False
+    if migrated:
+        body.update(partitions_state())
     body = {"status": "ready" if ready else "unavailable", **body}
     response = JsonResponse(body, status=200 if ready else 503)
     response["Cache-Control"] = "no-store"

@@ -123,12 +123,18 @@ class WebhookEvent(models.Model):
     body_sha256 = StorableCharField(max_length=64, blank=True)
     payload = StorableJSONField(null=True, blank=True)
     delivery_id = StorableCharField(max_length=255, blank=True)
+    # No constraint in the database (here and between the four partitioned
+    # tables): on PostgreSQL a foreign key to a partitioned table must name
+    # its whole key, (id, received_at), which a Django 5.2 ForeignKey cannot,
+    # and dropping a month would check every referencing row. The one write
+    # path (services.storage) and tests keep them true (docs/postgresql.md).
     duplicate_of = models.ForeignKey(
         "self",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="duplicates",
+        db_constraint=False,
         help_text="The first delivery with the same delivery id.",
     )
     conversation_id = StorableCharField(max_length=255, blank=True)
@@ -204,6 +210,7 @@ class FormSubmission(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="submission",
+        db_constraint=False,
     )
     # No index of its own: submission_bot_idx and submission_form_idx lead with it.
     bot = models.ForeignKey(
@@ -213,6 +220,12 @@ class FormSubmission(models.Model):
     conversation_id = StorableCharField(max_length=255, blank=True)
     user_id = StorableCharField(max_length=255, blank=True)
     submitted_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="Its event's received_at: the month it is kept and dropped "
+        "with (the partition key on PostgreSQL).",
+    )
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
@@ -257,6 +270,7 @@ class FormAnswer(models.Model):
         on_delete=models.CASCADE,
         related_name="answers",
         db_index=False,
+        db_constraint=False,
     )
     position = models.PositiveIntegerField()
     key = StorableCharField(max_length=255)
@@ -265,6 +279,11 @@ class FormAnswer(models.Model):
     value = StorableJSONField(null=True, blank=True)
     value_text = StorableTextField(
         blank=True, help_text="The value as text, for search."
+    )
+    received_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="Its event's received_at (the partition key on PostgreSQL).",
     )
 
     class Meta:
@@ -306,7 +325,16 @@ class HandlerRun(models.Model):
 
     # No index of its own: run_attempt_unique (event, attempt) starts with it.
     event = models.ForeignKey(
-        WebhookEvent, on_delete=models.CASCADE, related_name="runs", db_index=False
+        WebhookEvent,
+        on_delete=models.CASCADE,
+        related_name="runs",
+        db_index=False,
+        db_constraint=False,
+    )
+    received_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="Its event's received_at (the partition key on PostgreSQL).",
     )
     attempt = models.PositiveIntegerField()
     trigger = StorableCharField(

@@ -212,6 +212,7 @@ def update_sql(
     values: dict[str, Any],
     *,
     where: dict[str, bool] | None = None,
+    match: dict[str, Any] | None = None,
     returning: bool = False,
     using: str = "default",
 ) -> tuple[str, tuple[Any, ...]]:
@@ -220,20 +221,25 @@ def update_sql(
     Values are prepared as Django's update compiler prepares plain values
     (``get_db_prep_save``; no expressions); the text is compiled once per
     model and set of fields, then reused. ``where`` adds conditions that take
-    no parameter (``{"erased_at__isnull": True}``); with ``returning``, the
-    statement returns the row's id when it matched.
+    no parameter (``{"erased_at__isnull": True}``), ``match`` columns that
+    must equal a value (``{"received_at": ...}``: a partitioned table's key,
+    so that only its partition is read); with ``returning``, the statement
+    returns the row's id when it matched.
     """
     connection = connections[using]
     meta = model._meta
     conditions = tuple(sorted((where or {}).items()))
-    key = (model, using, tuple(values), conditions, returning)
+    match = match or {}
+    key = (model, using, tuple(values), conditions, tuple(match), returning)
     sql = _update_templates.get(key)
     if sql is None:
         query = UpdateQuery(model)
         query.add_update_values(values)
         query.add_q(Q(pk=pk, **dict(conditions)))
+        for name, value in match.items():
+            query.add_q(Q(**{name: value}))
         sql, compiled = query.get_compiler(using=using).as_sql()
-        if len(compiled) != len(values) + 1:
+        if len(compiled) != len(values) + 1 + len(match):
             raise ValueError(f"A where condition took a parameter: {conditions}")
         if returning:
             sql += f" RETURNING {connection.ops.quote_name(meta.pk.column)}"
@@ -245,6 +251,10 @@ def update_sql(
         for name, value in values.items()
     ]
     params.append(meta.pk.get_db_prep_value(pk, connection, prepared=False))
+    params.extend(
+        meta.get_field(name).get_db_prep_value(value, connection, prepared=False)
+        for name, value in match.items()
+    )
     return sql, tuple(params)
 
 

@@ -67,6 +67,7 @@ class FormSubmissionFactory(factory.django.DjangoModelFactory):
     conversation_id = factory.SelfAttribute("event.conversation_id")
     user_id = factory.SelfAttribute("event.user_id")
     submitted_at = factory.SelfAttribute("event.received_at")
+    received_at = factory.SelfAttribute("event.received_at")
 
 
 class FormAnswerFactory(factory.django.DjangoModelFactory):
@@ -80,6 +81,7 @@ class FormAnswerFactory(factory.django.DjangoModelFactory):
     input_type = "text"
     value = factory.Faker("word")
     value_text = factory.LazyAttribute(lambda o: value_as_text(o.value))
+    received_at = factory.SelfAttribute("submission.received_at")
 
 
 class HandlerRunFactory(factory.django.DjangoModelFactory):
@@ -191,6 +193,7 @@ def bulk_submissions(
             conversation_id=event.conversation_id,
             user_id=event.user_id,
             submitted_at=event.received_at,
+            received_at=event.received_at,
         )
         for event in events
     )
@@ -202,6 +205,7 @@ def bulk_submissions(
             label=key.title(),
             value=value,
             value_text=value_as_text(value),
+            received_at=submission.received_at,
         )
         for i, submission in enumerate(submissions)
         for position, (key, value) in enumerate(answers(i).items())

@@ -172,19 +172,23 @@ def _delivery_insert(
             conversation_id=delivery.conversation_id,
             user_id=delivery.user_id,
             submitted_at=event.received_at,
+            received_at=event.received_at,
         )
         if delivery.answers
         else None
     )
-    answers = form_answers_build(submission=submission, delivery=delivery)
+    answers = form_answers_build(
+        submission=submission, delivery=delivery, received_at=event.received_at
+    )
     storage_for().delivery_insert(event=event, submission=submission, answers=answers)
     return submission
 
 
 def form_answers_build(
-    *, submission: FormSubmission | None, delivery: Delivery
+    *, submission: FormSubmission | None, delivery: Delivery, received_at: Any
 ) -> list[FormAnswer]:
-    """The answer rows of ``delivery``, in order, unsaved."""
+    """The answer rows of ``delivery``, in order, unsaved; ``received_at`` is
+    their event's (the month they are stored in)."""
     return [
         FormAnswer(
             submission=submission,
@@ -194,6 +198,7 @@ def form_answers_build(
             input_type=answer.input_type,
             value=answer.value,
             value_text=value_as_text(answer.value),
+            received_at=received_at,
         )
         for position, answer in enumerate(delivery.answers)
     ]

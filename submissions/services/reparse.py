@@ -183,6 +183,7 @@ def _submission_write(
             conversation_id=delivery.conversation_id,
             user_id=delivery.user_id,
             submitted_at=event.received_at,
+            received_at=event.received_at,
         )
     else:
         FormSubmission.objects.filter(pk=submission.pk).update(
@@ -192,7 +193,11 @@ def _submission_write(
         )
         submission.answers.all().delete()
     FormAnswer.objects.bulk_create(
-        form_answers_build(submission=submission, delivery=delivery)
+        form_answers_build(
+            submission=submission,
+            delivery=delivery,
+            received_at=submission.received_at,
+        )
     )
 
 

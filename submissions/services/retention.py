@@ -6,60 +6,39 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
-from submissions.models import (
-    FormSubmission,
-    RetentionPolicy,
-    WebhookEvent,
-)
+from submissions.models import RetentionPolicy
 from submissions.selectors.retention import retention_querysets
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeResult:
-    events: int
-    submissions: int
+from submissions.services.storage import (
+    MAX_BATCH,
+    PurgeReport,
+    delete_in_batches,
+    storage_for,
+)
 
 
 def webhook_events_purge(
     *, before: datetime, include_submissions: bool = False, batch_size: int = 1000
-) -> PurgeResult:
-    """Delete events received before ``before`` (with their runs and duplicates), in batches.
+) -> PurgeReport:
+    """Delete events received before ``before`` (with their runs and duplicates).
 
-    Their form submissions stay (unlinked) unless ``include_submissions``, which
-    also deletes submissions received before ``before``. Each batch is its own
-    transaction, so a long purge never holds locks for long.
+    Their form submissions stay (unlinked) unless ``include_submissions``,
+    which also deletes submissions received before ``before``. On PostgreSQL's
+    partitioned tables every whole month before ``before`` is dropped and
+    only the rest deleted row-wise; elsewhere every row goes row-wise. Each
+    batch (at most ``storage.MAX_BATCH`` rows) is its own transaction, so a
+    long purge never holds locks for long.
     """
-    submissions = 0
-    if include_submissions:
-        submissions = _delete_in_batches(
-            FormSubmission.objects.filter(submitted_at__lt=before), batch_size
-        )
-    events = _delete_in_batches(
-        WebhookEvent.objects.filter(received_at__lt=before, duplicate_of__isnull=True),
-        batch_size,
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch_size must be 1 to {MAX_BATCH}, not {batch_size}.")
+    return storage_for().events_purge(
+        before=before, include_submissions=include_submissions, batch_size=batch_size
     )
-    # Duplicates of newer originals, on their own.
-    events += _delete_in_batches(
-        WebhookEvent.objects.filter(received_at__lt=before), batch_size
-    )
-    return PurgeResult(events=events, submissions=submissions)
 
 
 def _delete_in_batches(queryset: Any, batch_size: int) -> int:
-    deleted = 0
-    model = queryset.model
-    while True:
-        with transaction.atomic():
-            ids = list(
-                queryset.order_by("pk").values_list("pk", flat=True)[:batch_size]
-            )
-            if not ids:
-                return deleted
-            _, per_model = model.objects.filter(pk__in=ids).delete()
-        deleted += per_model.get(model._meta.label, 0)
+    return delete_in_batches(queryset, batch_size)
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,6 +187,7 @@ def handler_run_build(
         error_type=error_type,
         message=message,
         traceback=traceback,
+        received_at=event.received_at,
     )
 
 

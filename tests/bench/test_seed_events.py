@@ -147,3 +147,24 @@ def test_processed_replies_are_what_the_wire_renders_for_a_thank_you():
     assert thanks["blocks"] == [
         {"type": "text", "text": "Thanks, we have your answers."}
     ]
+
+
+def test_a_date_range_spreads_events_and_their_children_keep_the_key():
+    from datetime import UTC, datetime
+
+    start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC)
+    seed(count=120, answers=2, bots=1, start=start, end=end)
+    times = list(
+        WebhookEvent.objects.order_by("received_at").values_list(
+            "received_at", flat=True
+        )
+    )
+    assert times[0] == start
+    assert times[-1] < end
+    assert times[-1].month == 6  # spread over the range, not bunched at its start
+    assert not FormAnswer.objects.exclude(
+        received_at=F("submission__event__received_at")
+    ).exists()
+    assert not HandlerRun.objects.exclude(received_at=F("event__received_at")).exists()
+    with pytest.raises(CommandError, match="before --end"):
+        seed(count=1, start=end, end=start)

@@ -91,5 +91,7 @@ def test_a_duplicate_older_than_the_cutoff_goes_even_if_its_original_stays():
 def test_bad_arguments():
     with pytest.raises(CommandError, match="0 or more"):
         purge("--older-than", "-1")
-    with pytest.raises(CommandError, match="at least 1"):
+    with pytest.raises(CommandError, match="1 to 5000"):
         purge("--older-than", "1", "--batch-size", "0")
+    with pytest.raises(CommandError, match="1 to 5000"):
+        purge("--older-than", "1", "--batch-size", "5001")

@@ -35,7 +35,10 @@ def _event(bot):
 def _rows(bot):
     event = _event(bot)
     submission = FormSubmission(
-        bot=bot, handler_name="h", submitted_at=event.received_at
+        bot=bot,
+        handler_name="h",
+        submitted_at=event.received_at,
+        received_at=event.received_at,
     )
     submission.event_id = statements.id_of("e")
     answers = [
@@ -47,6 +50,7 @@ def _rows(bot):
             input_type="text",
             value=value,
             value_text=str(value),
+            received_at=event.received_at,
         )
         for n, value in enumerate(["01234", 1e400, {"deep": [HOSTILE]}])
     ]

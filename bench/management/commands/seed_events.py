@@ -1,13 +1,14 @@
 """Fill the database with realistic deliveries, fast: for benchmarks and demos.
 
     DJANGO_SETTINGS_MODULE=bench.settings manage.py seed_events --count 1000000 \
-        [--answers 5] [--bots 5] [--days 90]
+        [--answers 5] [--bots 5] [--days 90 | --start 2025-01-01 [--end 2026-01-01]]
 
 Every hundred events follow one pattern: 89 ``processed``, 3 ``failed``,
 1 ``unrouted``, 3 ``rejected`` (bad signature: no delivery id, no payload)
 and 1 ``processed`` followed by its ``duplicate``, so 96 in 100 events have a
 submission with ``--answers`` answers and one handler run. Times are spread
-evenly over the last ``--days`` days, oldest first, ids rising with time, as
+evenly over the last ``--days`` days (or from ``--start`` to ``--end``,
+default now: months of a partitioned table filled alike), oldest first, ids rising with time, as
 a real receiver writes them.
 
 Rows go in with explicit ids, in batches of one transaction each: through
@@ -19,6 +20,7 @@ estimate see them at once.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
@@ -26,7 +28,7 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -168,6 +170,7 @@ SUBMISSION_COLUMNS = (
     "conversation_id",
     "user_id",
     "submitted_at",
+    "received_at",
 )
 ANSWER_COLUMNS = (
     "id",
@@ -178,6 +181,7 @@ ANSWER_COLUMNS = (
     "input_type",
     "value",
     "value_text",
+    "received_at",
 )
 RUN_COLUMNS = (
     "id",
@@ -193,6 +197,7 @@ RUN_COLUMNS = (
     "message",
     "traceback",
     "reply",
+    "received_at",
 )
 
 
@@ -209,17 +214,17 @@ class Generator:
         bots: Sequence[int],
         count: int,
         answers: int,
-        days: int,
+        start: datetime,
+        end: datetime,
         seed: int,
-        now: datetime,
     ):
         self.bots = bots
         self.count = count
         self.answers = answers
         self.rng = random.Random(seed)  # noqa: S311 - test data, not secrets
         self.run_tag = secrets.token_hex(4)  # delivery ids differ between runs
-        self.start = now - timedelta(days=days)
-        self.step = timedelta(days=days) / max(count, 1)
+        self.start = start
+        self.step = (end - start) / max(count, 1)
         self.questions = [
             QUESTIONS[i] if i < len(QUESTIONS) else (f"q{i}", f"Question {i}", "text")
             for i in range(answers)
@@ -348,6 +353,7 @@ class Generator:
                     conversation,
                     user,
                     received_at,
+                    received_at,
                 )
             )
             for position, (key, label, input_type, value) in enumerate(answers):
@@ -361,6 +367,7 @@ class Generator:
                         input_type,
                         _compact(value),
                         value_as_text(value),
+                        received_at,
                     )
                 )
                 ids["answer"] += 1
@@ -380,9 +387,19 @@ class Generator:
                     "" if slot == Status.PROCESSED else error_detail,
                     traceback,
                     _compact(OK_REPLY) if slot == Status.PROCESSED else None,
+                    received_at,
                 )
             )
             ids["run"] += 1
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a date as YYYY-MM-DD, not {text!r}"
+        ) from None
 
 
 def _next_id(model: type[Model]) -> int:
@@ -440,6 +457,16 @@ class Command(BaseCommand):
             help="Spread events over this many days up to now (default 90).",
         )
         parser.add_argument(
+            "--start",
+            type=_date,
+            help="Spread events from this date (YYYY-MM-DD, UTC) instead.",
+        )
+        parser.add_argument(
+            "--end",
+            type=_date,
+            help="With --start: up to this date (default now).",
+        )
+        parser.add_argument(
             "--seed", type=int, default=1, help="Random seed (default 1)."
         )
 
@@ -451,6 +478,12 @@ class Command(BaseCommand):
             raise CommandError("--answers must be between 1 and 100.")
         if options["bots"] < 1 or options["days"] < 1:
             raise CommandError("--bots and --days must be at least 1.")
+        end = options["end"] or timezone.now()
+        start = options["start"] or end - timedelta(days=options["days"])
+        if options["end"] and not options["start"]:
+            raise CommandError("--end goes with --start.")
+        if start >= end:
+            raise CommandError("--start must be before --end.")
         bots = [
             Bot.objects.get_or_create(
                 slug=f"seed-bot-{n}", defaults={"name": f"Seed bot {n}"}
@@ -467,9 +500,9 @@ class Command(BaseCommand):
             bots=bots,
             count=count,
             answers=answers,
-            days=options["days"],
+            start=start,
+            end=end,
             seed=options["seed"],
-            now=timezone.now(),
         )
         how = "COPY" if connection.vendor == "postgresql" else "multi-row INSERT"
         started = time.perf_counter()

@@ -7,12 +7,14 @@ from django.utils import timezone
 from submissions.models import FormSubmission, WebhookEvent
 from submissions.retention import retention_schedule_daily
 from submissions.services.retention import retention_apply, webhook_events_purge
+from submissions.services.storage import MAX_BATCH
 
 
 class Command(BaseCommand):
     help = (
-        "Delete webhook events (raw bodies, headers, runs) older than --older-than days, "
-        "in batches. Form submissions are kept unless --include-submissions. With "
+        "Delete webhook events (raw bodies, headers, runs) older than --older-than days: "
+        "on PostgreSQL each whole month is dropped and the rest deleted in batches, "
+        "elsewhere everything in batches. Form submissions are kept unless --include-submissions. With "
         "--policies, apply each form's retention policy instead (its submissions and "
         "their events); --daily queues that to run every day in the task worker."
     )
@@ -35,14 +37,19 @@ class Command(BaseCommand):
             action="store_true",
             help="Also delete form submissions (and answers) older than DAYS.",
         )
-        parser.add_argument("--batch-size", type=int, default=1000)
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=1000,
+            help=f"Rows per batch of a row-wise delete, 1 to {MAX_BATCH}.",
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count only; delete nothing."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1.")
+        if not 1 <= options["batch_size"] <= MAX_BATCH:
+            raise CommandError(f"--batch-size must be 1 to {MAX_BATCH}.")
         if options["daily"] and not options["policies"]:
             raise CommandError("--daily goes with --policies.")
         if options["policies"]:
@@ -68,6 +75,13 @@ class Command(BaseCommand):
         result = webhook_events_purge(
             before=before, include_submissions=include, batch_size=options["batch_size"]
         )
+        for name, rows in result.dropped:
+            self.stdout.write(f"Dropped partition {name} ({rows} row(s)).")
+        if result.dropped or result.unlinked:
+            self.stdout.write(
+                f"Deleted {result.deleted} row(s) in batches; unlinked "
+                f"{result.unlinked} kept submission(s) from their dropped events."
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Deleted {result.events} event(s) and {result.submissions} submission(s) "
