@@ -495,8 +495,11 @@ class StaffReader(threading.Thread):
     )
     EXPORT = "/admin/submissions/formsubmission/export/?q=user1"
 
-    def __init__(self, port: int, session: str, replica: Cluster, phase) -> None:
+    def __init__(
+        self, port: int, session: str, replica: Cluster, phase, node_port: int
+    ) -> None:
         super().__init__(daemon=True)
+        self.node_port = node_port
         self.port, self.cookie, self.replica, self.phase = (
             port,
             f"sessionid={session}",
@@ -504,6 +507,7 @@ class StaffReader(threading.Thread):
             phase,
         )
         self.statuses: Counter[tuple[str, str, int | str]] = Counter()
+        self.readyz: Counter[tuple[str, str]] = Counter()
         self.seen_on_replica: Counter[str] = Counter()
         self.sample_query = ""
         self.done = threading.Event()
@@ -524,8 +528,19 @@ class StaffReader(threading.Thread):
                     status = type(exc).__name__
                 self.statuses[(self.phase(), kind, status)] += 1
             self.look_at_replica()
+            self.ask_readyz()
             round_ += 1
             time.sleep(0.3)
+
+    def ask_readyz(self) -> None:
+        """Where node A's staff reads go now, by its /readyz."""
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.node_port, timeout=10)
+            conn.request("GET", "/readyz")
+            reads = json.loads(conn.getresponse().read())["replica"]["reads"]
+        except (OSError, http.client.HTTPException, KeyError, ValueError) as exc:
+            reads = type(exc).__name__
+        self.readyz[(self.phase(), reads)] += 1
 
     def look_at_replica(self) -> None:
         if not self.replica.running():
@@ -748,7 +763,9 @@ def run(args: argparse.Namespace) -> int:
 
         done = Counter()
         phase_name = ["both nodes, replica up"]
-        reader = StaffReader(https_port, session, replica, lambda: phase_name[0])
+        reader = StaffReader(
+            https_port, session, replica, lambda: phase_name[0], nodes[0].port
+        )
         reader.start()
         events: dict[str, float] = {}
         b_in_files = [0.0]
@@ -843,6 +860,9 @@ def run(args: argparse.Namespace) -> int:
         say("staff reads through nginx (phase, kind, status: count):")
         for (phase, kind, status), count in sorted(reader.statuses.items(), key=str):
             say(f"  {phase}, {kind}, {status}: {count}")
+        say("node a's /readyz, where staff reads go (phase, reads: count):")
+        for (phase, reads), count in sorted(reader.readyz.items(), key=str):
+            say(f"  {phase}, {reads}: {count}")
         say(
             f"staff reads seen on the replica's pg_stat_activity: {dict(reader.seen_on_replica)}"
             f"; e.g. {reader.sample_query!r}"
@@ -887,6 +907,10 @@ def run(args: argparse.Namespace) -> int:
             failures.append("staff reads that failed")
         if not reader.seen_on_replica:
             failures.append("no staff read seen on the replica")
+        if not reader.readyz.get(("replica stopped", "primary")):
+            failures.append(
+                "no fallback to the primary seen while the replica was down"
+            )
         # Equal but for requests in flight on node b when it was killed: an
         # answer stored but not yet counted, or counted but never sent.
         if not received <= counted <= stored or stored - received > args.concurrency:
