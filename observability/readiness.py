@@ -6,7 +6,9 @@ served: with the database backend (django-tasks-db) it keeps one probe task
 waiting in the queue and answers 503 when the waiting probe is older than
 ``DJANGO_READYZ_TASK_LAG_SECONDS`` (60 s), i.e. no task worker has taken work
 for that long. A probe never waits on the worker: it enqueues a task if none
-is waiting, and reads the age of the one that is.
+is waiting, and reads the age of the one that is. With a read replica
+configured the body also says where staff reads go (``"replica"``: the
+replica, or the primary while the replica is down or behind).
 
 On PostgreSQL's partitioned tables the body also says how many months lie
 ahead (``partitions.months_ahead``) and warns below two: the daily
@@ -25,6 +27,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 from submissions.envelope import error_body
+from webhookproject import replica
 from webhookproject.health import database_migrated, database_ok
 
 logger = logging.getLogger(__name__)
@@ -99,6 +102,10 @@ def readiness_response(request: HttpRequest) -> HttpResponse:
     reachable = database_ok()
     migrated = reachable and database_migrated()
     body: dict[str, object] = {"database": reachable, "migrated": migrated}
+    if replica.configured():
+        # Reads fall back to the primary: a replica down or behind is reported,
+        # not a reason to stop sending this process work.
+        body.update(replica=replica.replica_report())
     ready = migrated
     if request.GET.get("task") in ("1", "true", "yes") and migrated:
         state = task_queue_state()

@@ -40,7 +40,10 @@ def _export_rows(
     """The typed rows of ``submissions`` (read as they are consumed), and the options.
 
     One query for the columns now; ``options`` then mask what is sensitive.
+    The rows are read from the database chosen now (the replica, for a staff
+    GET with one configured), however long the download streams.
     """
+    submissions = submissions.using(submissions.db)
     columns = submission_export_columns(submissions=submissions)
     if mask_sensitive:
         options = dataclasses.replace(

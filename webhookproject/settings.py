@@ -127,6 +127,33 @@ if DB_TRANSACTION_POOLER:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+# A streaming replica for staff reads (docs/deployment.md "Read replica"):
+# admin and API GETs read from it unless the caller wrote within
+# DATABASE_REPLICA_PIN_SECONDS, a transaction is open, or it is unreachable or
+# more than DATABASE_REPLICA_MAX_LAG_SECONDS behind (checked at most every
+# DATABASE_REPLICA_CHECK_SECONDS per process). Unset: no replica, no router.
+DATABASE_REPLICA_PIN_SECONDS = env.int("DATABASE_REPLICA_PIN_SECONDS", default=30)
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float(
+    "DATABASE_REPLICA_MAX_LAG_SECONDS", default=10.0
+)
+DATABASE_REPLICA_CHECK_SECONDS = env.float(
+    "DATABASE_REPLICA_CHECK_SECONDS", default=5.0
+)
+if env("DATABASE_REPLICA_URL", default=""):
+    # Few staff connections: persistent ones per thread, no pool (a pool
+    # would wait its full timeout for a replica that is down).
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    if DB_TRANSACTION_POOLER:
+        DATABASES["replica"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        if DATABASES["replica"]["ENGINE"] == "django.db.backends.postgresql":
+            DATABASES["replica"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    DATABASE_ROUTERS = ["webhookproject.replica.ReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("webhookproject.edge.EdgeMiddleware") + 1,
+        "webhookproject.replica.ReplicaReadsMiddleware",
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several deliveries at once on the embedded database: readers never block
     # the writer (WAL), a writer waits its turn for up to 20 s instead of

@@ -39,7 +39,9 @@ def clean_env(**overrides: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "WEBHOOK_", "DATABASE_URL", "GUNICORN_"))
+        if not k.startswith(
+            ("DJANGO_", "WEBHOOK_", "DATABASE_URL", "DATABASE_REPLICA_", "GUNICORN_")
+        )
     }
     # DJANGO_DEBUG explicitly: a developer's .env (written by `make run`) says
     # true, and the servers under test are production ones unless told.
