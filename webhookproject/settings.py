@@ -7,6 +7,7 @@ docs/deployment.md the production environment.
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -123,10 +124,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
 # prepared statements (pgbouncer before 1.21 cannot track them; Django's own
 # default, made explicit here so an OPTIONS override cannot turn them on).
 DB_TRANSACTION_POOLER = env.bool("DJANGO_DB_TRANSACTION_POOLER", default=False)
-if DB_TRANSACTION_POOLER:
-    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 # A streaming replica for staff reads (docs/deployment.md "Read replica"):
 # admin and API GETs read from it unless the caller wrote within
 # DATABASE_REPLICA_PIN_SECONDS, a transaction is open, or it is unreachable or
@@ -145,15 +142,15 @@ if env("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
     DATABASES["replica"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
-    if DB_TRANSACTION_POOLER:
-        DATABASES["replica"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-        if DATABASES["replica"]["ENGINE"] == "django.db.backends.postgresql":
-            DATABASES["replica"].setdefault("OPTIONS", {})["prepare_threshold"] = None
     DATABASE_ROUTERS = ["webhookproject.replica.ReplicaRouter"]
     MIDDLEWARE.insert(
         MIDDLEWARE.index("webhookproject.edge.EdgeMiddleware") + 1,
         "webhookproject.replica.ReplicaReadsMiddleware",
     )
+for _database in DATABASES.values() if DB_TRANSACTION_POOLER else ():
+    _database["DISABLE_SERVER_SIDE_CURSORS"] = True
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        _database.setdefault("OPTIONS", {})["prepare_threshold"] = None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several deliveries at once on the embedded database: readers never block
     # the writer (WAL), a writer waits its turn for up to 20 s instead of
@@ -172,12 +169,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {
-        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
-    },
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -275,85 +273,51 @@ TASKS = {
     },
 }
 
+
 # The project's own knobs, read through submissions.conf.webhook_settings();
 # their defaults are defined once, in submissions.conf.DEFAULTS.
+def _webhook(cast: Any, name: str) -> Any:
+    """``WEBHOOKS[name]`` from ``WEBHOOK_<name>``, or its one default."""
+    return cast(f"WEBHOOK_{name}", default=WEBHOOK_DEFAULTS[name])
+
+
 WEBHOOKS = {
     # Largest request body accepted, in bytes; larger gets 413 unread.
-    "MAX_BODY_BYTES": env.int(
-        "WEBHOOK_MAX_BODY_BYTES", default=WEBHOOK_DEFAULTS["MAX_BODY_BYTES"]
-    ),
+    "MAX_BODY_BYTES": _webhook(env.int, "MAX_BODY_BYTES"),
     # How much of a rejected request's body is kept for audit.
-    "REJECTED_BODY_BYTES": env.int(
-        "WEBHOOK_REJECTED_BODY_BYTES", default=WEBHOOK_DEFAULTS["REJECTED_BODY_BYTES"]
-    ),
+    "REJECTED_BODY_BYTES": _webhook(env.int, "REJECTED_BODY_BYTES"),
     # HMAC algorithms a token may use. Only HS256/HS384/HS512 are allowed here.
-    "JWT_ALGORITHMS": env.list(
-        "WEBHOOK_JWT_ALGORITHMS", default=WEBHOOK_DEFAULTS["JWT_ALGORITHMS"]
-    ),
+    "JWT_ALGORITHMS": _webhook(env.list, "JWT_ALGORITHMS"),
     # Clock skew tolerated on exp/nbf/iat, in seconds.
-    "JWT_LEEWAY_SECONDS": env.int(
-        "WEBHOOK_JWT_LEEWAY_SECONDS", default=WEBHOOK_DEFAULTS["JWT_LEEWAY_SECONDS"]
-    ),
+    "JWT_LEEWAY_SECONDS": _webhook(env.int, "JWT_LEEWAY_SECONDS"),
     # Claims every token must carry, e.g. ["exp"]. logicdialog publishes none.
-    "JWT_REQUIRED_CLAIMS": env.list(
-        "WEBHOOK_JWT_REQUIRED_CLAIMS", default=WEBHOOK_DEFAULTS["JWT_REQUIRED_CLAIMS"]
-    ),
+    "JWT_REQUIRED_CLAIMS": _webhook(env.list, "JWT_REQUIRED_CLAIMS"),
     # Follow-up retries: first delay, doubled each try, capped.
-    "FOLLOW_UP_RETRY_SECONDS": env.int(
-        "WEBHOOK_FOLLOW_UP_RETRY_SECONDS",
-        default=WEBHOOK_DEFAULTS["FOLLOW_UP_RETRY_SECONDS"],
-    ),
-    "FOLLOW_UP_RETRY_MAX_SECONDS": env.int(
-        "WEBHOOK_FOLLOW_UP_RETRY_MAX_SECONDS",
-        default=WEBHOOK_DEFAULTS["FOLLOW_UP_RETRY_MAX_SECONDS"],
-    ),
+    "FOLLOW_UP_RETRY_SECONDS": _webhook(env.int, "FOLLOW_UP_RETRY_SECONDS"),
+    "FOLLOW_UP_RETRY_MAX_SECONDS": _webhook(env.int, "FOLLOW_UP_RETRY_MAX_SECONDS"),
     # After this long with no reply, a stored delivery's process is taken as
     # dead and the next copy of it runs it. Keep it above the server's request
     # timeout (gunicorn.conf.py: 30 s).
-    "IN_FLIGHT_LEASE_SECONDS": env.int(
-        "WEBHOOK_IN_FLIGHT_LEASE_SECONDS",
-        default=WEBHOOK_DEFAULTS["IN_FLIGHT_LEASE_SECONDS"],
-    ),
+    "IN_FLIGHT_LEASE_SECONDS": _webhook(env.int, "IN_FLIGHT_LEASE_SECONDS"),
     # How long a web process keeps a bot it has read: a bot deactivated in
     # another process is refused within this time (a rotated secret at once).
-    "BOT_CACHE_SECONDS": env.float(
-        "WEBHOOK_BOT_CACHE_SECONDS", default=WEBHOOK_DEFAULTS["BOT_CACHE_SECONDS"]
-    ),
+    "BOT_CACHE_SECONDS": _webhook(env.float, "BOT_CACHE_SECONDS"),
     # Answers masked for staff without the view_sensitive_answers permission:
     # by question type and by question key (docs/personal-data.md).
-    "SENSITIVE_INPUT_TYPES": env.list(
-        "WEBHOOK_SENSITIVE_INPUT_TYPES",
-        default=WEBHOOK_DEFAULTS["SENSITIVE_INPUT_TYPES"],
-    ),
-    "SENSITIVE_KEYS": env.list(
-        "WEBHOOK_SENSITIVE_KEYS", default=WEBHOOK_DEFAULTS["SENSITIVE_KEYS"]
-    ),
+    "SENSITIVE_INPUT_TYPES": _webhook(env.list, "SENSITIVE_INPUT_TYPES"),
+    "SENSITIVE_KEYS": _webhook(env.list, "SENSITIVE_KEYS"),
     # Key of the erasure log's hash of an erased id (SECRET_KEY when empty).
-    "ERASURE_HASH_KEY": env(
-        "WEBHOOK_ERASURE_HASH_KEY", default=WEBHOOK_DEFAULTS["ERASURE_HASH_KEY"]
-    ),
+    "ERASURE_HASH_KEY": _webhook(env, "ERASURE_HASH_KEY"),
     # A handler still running after this many seconds is given up on: the bot
     # gets the fallback text (docs/handlers.md "Handlers that wait").
-    "HANDLER_DEADLINE_SECONDS": env.float(
-        "WEBHOOK_HANDLER_DEADLINE_SECONDS",
-        default=WEBHOOK_DEFAULTS["HANDLER_DEADLINE_SECONDS"],
-    ),
-    "HANDLER_FALLBACK_TEXT": env(
-        "WEBHOOK_HANDLER_FALLBACK_TEXT",
-        default=WEBHOOK_DEFAULTS["HANDLER_FALLBACK_TEXT"],
-    ),
+    "HANDLER_DEADLINE_SECONDS": _webhook(env.float, "HANDLER_DEADLINE_SECONDS"),
+    "HANDLER_FALLBACK_TEXT": _webhook(env, "HANDLER_FALLBACK_TEXT"),
     # Threads per process running `def` handlers, so a deadline can pass.
-    "HANDLER_THREADS": env.int(
-        "WEBHOOK_HANDLER_THREADS", default=WEBHOOK_DEFAULTS["HANDLER_THREADS"]
-    ),
+    "HANDLER_THREADS": _webhook(env.int, "HANDLER_THREADS"),
     # Largest reply (as JSON) a handler may send; above it the run fails.
-    "MAX_REPLY_BYTES": env.int(
-        "WEBHOOK_MAX_REPLY_BYTES", default=WEBHOOK_DEFAULTS["MAX_REPLY_BYTES"]
-    ),
+    "MAX_REPLY_BYTES": _webhook(env.int, "MAX_REPLY_BYTES"),
     # Base URL that `send_webhook` posts to and `setup_demo` prints.
-    "PUBLIC_BASE_URL": env(
-        "WEBHOOK_PUBLIC_BASE_URL", default=WEBHOOK_DEFAULTS["PUBLIC_BASE_URL"]
-    ),
+    "PUBLIC_BASE_URL": _webhook(env, "PUBLIC_BASE_URL"),
 }
 
 # Email (alerts): one URL, e.g. smtp+tls://user:password@smtp.example.com:587,
