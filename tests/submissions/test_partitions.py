@@ -13,7 +13,7 @@ from django.utils import timezone
 from submissions.models import FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 from submissions.services import partitions
 from submissions.services.retention import webhook_events_purge
-from submissions.services.runs import handler_run_create
+from submissions.services.runs import handler_run_build, handler_run_save
 from submissions.services.storage import (
     COPY_WINDOW,
     PartitionedStorage,
@@ -44,13 +44,15 @@ def event_with_children(received_at: datetime, **kwargs) -> WebhookEvent:
         event=WebhookEventFactory(received_at=received_at, **kwargs),
     )
     event = submission.event
-    handler_run_create(
-        event=event,
-        attempt=1,
-        trigger=HandlerRun.Trigger.DELIVERY,
-        started_at=received_at,
-        duration_ms=2.0,
-        outcome=HandlerRun.Outcome.SUCCEEDED,
+    handler_run_save(
+        run=handler_run_build(
+            event=event,
+            attempt=1,
+            trigger=HandlerRun.Trigger.DELIVERY,
+            started_at=received_at,
+            duration_ms=2.0,
+            outcome=HandlerRun.Outcome.SUCCEEDED,
+        )
     )
     return event
 
