@@ -70,8 +70,12 @@ LAG_SQL = """
 _replica_reads: ContextVar[bool] = ContextVar("replica_reads", default=False)
 
 
+ROUTER = "webhookproject.replica.ReplicaRouter"
+
+
 def configured() -> bool:
-    return REPLICA in connections.settings
+    """A ``replica`` alias, routed to by this module (settings.py installs both)."""
+    return REPLICA in connections.settings and ROUTER in settings.DATABASE_ROUTERS
 
 
 def wants_replica() -> bool:
