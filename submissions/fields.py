@@ -26,7 +26,7 @@ from typing import Any
 
 from django.db import models
 
-from handlers.wire.spelling import CheckedObject
+from handlers.wire.spelling import CheckedObject, RenderedReply
 
 REPLACEMENT = "\ufffd"
 #: Longest text kept in a column without a ``max_length`` (error details,
@@ -83,6 +83,14 @@ class StorableTextField(models.TextField):
 
 class StorableJSONField(models.JSONField):
     def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        # A rendered reply is stored as the text it was sent as, encoded once
+        # (unless it holds NUL, which the sanitiser below must replace).
+        if isinstance(value, RenderedReply) and "\\u0000" not in value.text:
+            if connection.vendor == "postgresql":
+                from psycopg.types.json import Jsonb
+
+                return Jsonb(value, dumps=lambda _value, text=value.text: text)
+            return value.text
         # A body the wire checked as it parsed it is storable already.
         if (
             value is not None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.http import HttpResponse
 from rest_framework.exceptions import APIException
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -22,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from handlers.wire import RenderedReply
 from submissions.envelope import error_body
 from submissions.incoming import read_incoming
 from submissions.intake import (
@@ -57,12 +59,12 @@ class WebhookView(APIView):
     renderer_classes = [JSONRenderer]
     content_negotiation_class = AlwaysJSON
 
-    def post(self, request: Request, bot_slug: str) -> Response:
+    def post(self, request: Request, bot_slug: str) -> HttpResponse:
         return self._receive(request, bot_slug, refusal=None)
 
     def http_method_not_allowed(
         self, request: Request, *args: Any, **kwargs: Any
-    ) -> Response:
+    ) -> HttpResponse:
         refusal = MethodNotAllowed(
             f"This webhook URL accepts POST only, not {request.method[:20]}.",
             headers={"Allow": "POST"},
@@ -79,7 +81,7 @@ class WebhookView(APIView):
 
     def _receive(
         self, request: Request, bot_slug: str, *, refusal: Rejection | None
-    ) -> Response:
+    ) -> HttpResponse:
         return webhook_receive(request, bot_slug, refusal=refusal)
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -92,7 +94,7 @@ class WebhookView(APIView):
 
 def webhook_receive(
     request: Any, bot_slug: str, *, refusal: Rejection | None = None
-) -> Response:
+) -> HttpResponse:
     """One request to ``bot_slug``'s webhook URL, stored and answered.
 
     The Host was checked once, by ``webhookproject.edge``: a request with a
@@ -128,14 +130,23 @@ def webhook_refuse_host(request: Any, bot_slug: str) -> Any:
         "(DJANGO_ALLOWED_HOSTS); send the request to the server's own name."
     )
     response = webhook_receive(Request(request), bot_slug, refusal=refusal)
+    if not isinstance(response, Response):
+        return response
     response.accepted_renderer = JSONRenderer()
     response.accepted_media_type = JSONRenderer.media_type
     response.renderer_context = {}
     return response.render()
 
 
-def _render(result: IntakeResult) -> Response:
+def _render(result: IntakeResult) -> HttpResponse:
     headers = dict(result.headers)
     if result.event is not None:
         headers["X-Webhook-Event-Id"] = str(result.event.pk)
+    if isinstance(result.body, RenderedReply):  # a handler's reply, encoded once
+        return HttpResponse(
+            result.body.text.encode(),
+            status=result.status_code,
+            headers=headers,
+            content_type="application/json",
+        )
     return Response(result.body, status=result.status_code, headers=headers)

@@ -51,6 +51,7 @@ from handlers.wire.spelling import (
     REQUEST_HEADERS,
     USER_FIELDS,
     Delivery,
+    RenderedReply,
     WireError,
 )
 
@@ -74,6 +75,7 @@ __all__ = [
     "REQUEST_HEADERS",
     "USER_FIELDS",
     "Delivery",
+    "RenderedReply",
     "WireError",
     "answer_item",
     "build_payload",

@@ -31,6 +31,7 @@ from handlers.wire.spelling import (
     HANDLER_FIELDS,
     MAX_DEPTH,
     USER_FIELDS,
+    RenderedReply,
 )
 
 
@@ -111,8 +112,8 @@ def _item(item: Item) -> dict[str, Any]:
 
 def render_reply(
     response: ResponseBuilder, *, max_bytes: int | None = None
-) -> dict[str, Any]:
-    """The reply JSON: ``{"blocks": [...], "variables": {...}}``.
+) -> RenderedReply:
+    """The reply JSON: ``{"blocks": [...], "variables": {...}}``, with its text.
 
     Raises ``InvalidReply`` when a variable's value is not JSON (NaN and
     circular structures included), nested deeper than ``MAX_DEPTH``, when
@@ -139,7 +140,7 @@ def render_reply(
             f"{max_bytes:,}-byte cap (WEBHOOK_MAX_REPLY_BYTES); a bot reply is a "
             "few messages and variables, not a data transfer."
         )
-    return reply
+    return RenderedReply(reply, encoded.decode())
 
 
 #: Most values walked in a reply's variables when no byte cap is given.

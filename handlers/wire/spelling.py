@@ -130,3 +130,18 @@ class CheckedObject(dict):  # type: ignore[type-arg]
     second walk (``submissions.fields.StorableJSONField`` skips it)."""
 
     __slots__ = ()
+
+
+class RenderedReply(dict):  # type: ignore[type-arg]
+    """A reply ``render_reply`` built, with the JSON text it was checked as.
+
+    That text is encoded once, and is what the bot is sent and what the
+    event and its run store (``submissions.fields.StorableJSONField``, the
+    webhook view): no second, third or fourth encoding of one reply.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: str) -> None:
+        super().__init__(value)
+        self.text = text
