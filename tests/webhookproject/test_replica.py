@@ -142,7 +142,7 @@ def test_the_admin_changelist_reads_from_the_replica(staff):
 def test_the_console_overview_reads_from_the_replica(staff):
     WebhookEventFactory()
     with Queries() as queries:
-        response = staff.get(reverse("admin-overview"))
+        response = staff.get(reverse("admin:overview"))
     assert response.status_code == 200
     assert queries.on(REPLICA, EVENTS)
     assert not queries.on("default", EVENTS)
