@@ -6,6 +6,9 @@ from django.utils import timezone
 
 from handlers.mapping import MappingError, WireMapping
 from submissions.fields import StorableCharField, StorableJSONField, StorableTextField
+
+# In its own module to keep this one under the layout's limit; part of this API.
+from submissions.job_models import ReplayJob as ReplayJob
 from submissions.permissions import (
     ERASE_PERSONAL_DATA_CODENAME,
     EXPORT_FORMSUBMISSION_CODENAME,

@@ -16,6 +16,7 @@ from submissions.models import (
     FormAnswer,
     FormSubmission,
     HandlerRun,
+    ReplayJob,
     RetentionPolicy,
     WebhookEvent,
 )
@@ -125,6 +126,16 @@ class RetentionPolicyFactory(factory.django.DjangoModelFactory):
     bot = factory.SubFactory(BotFactory)
     handler_name = factory.Sequence(lambda n: f"form-{n}")
     keep_days = 90
+
+
+class ReplayJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReplayJob
+
+    filter = factory.LazyFunction(lambda: {"statuses": ["failed"]})
+    estimate = 10
+    max_event_id = 10
+    source = "command"
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import BooleanField, QuerySet, Value
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -25,10 +26,14 @@ from submissions.admin.common import (
     search_link,
 )
 from submissions.admin.personal_data import ErasureMixin
+from submissions.admin.replay_jobs import (
+    replay_or_confirm,
+    runs_as_job,
+    selection_as_job,
+)
 from submissions.masking import Redactor, can_see_sensitive, event_redactor
 from submissions.models import FormSubmission, HandlerRun, WebhookEvent
 from submissions.permissions import REPLAY_WEBHOOKEVENT
-from submissions.replay import webhook_events_replay
 
 #: Shown for a raw body to staff who may not see sensitive answers.
 RAW_BODY_WITHHELD = (
@@ -62,29 +67,6 @@ def shown_text(event: WebhookEvent, text: str, row: Any = None) -> str:
 def shown_json(event: WebhookEvent, value: Any, row: Any = None) -> Any:
     redactor = redactor_for(event, row)
     return value if redactor is None else redactor.json(value)
-
-
-def replay_and_report(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, events: QuerySet[WebhookEvent]
-) -> None:
-    """Run events again through today's handlers (as `replay_events` does) and say how it went."""
-    outcomes: dict[str, int] = {}
-    ordered = events.select_related("bot").order_by("received_at", "id")
-    for _, run in webhook_events_replay(events=ordered):
-        outcome = run.get_outcome_display()
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    replayed = sum(outcomes.values())
-    summary = ", ".join(
-        f"{n} {outcome.lower()}" for outcome, n in sorted(outcomes.items())
-    )
-    message = f"Replayed {replayed} event(s)" + (f": {summary}." if summary else ".")
-    skipped = events.count() - replayed
-    if skipped:
-        message += f" Skipped {skipped} rejected or duplicate event(s); replay a duplicate's original."
-    failed = any(outcome != HandlerRun.Outcome.SUCCEEDED.label for outcome in outcomes)
-    modeladmin.message_user(
-        request, message, messages.WARNING if failed else messages.SUCCESS
-    )
 
 
 class ReplayMixin:
@@ -156,11 +138,12 @@ class HandlerRunAdmin(ReplayMixin, ReadOnlyAdminMixin, BigTableAdmin):
     @admin.action(description="Replay these runs' events", permissions=["replay"])
     def replay_events(
         self, request: HttpRequest, queryset: QuerySet[HandlerRun]
-    ) -> None:
-        replay_and_report(
+    ) -> TemplateResponse | HttpResponseRedirect | None:
+        return replay_or_confirm(
             self,
             request,
             WebhookEvent.objects.filter(pk__in=queryset.values("event_id")),
+            runs_as_job(queryset),
         )
 
     @admin.display(description="event")
@@ -279,8 +262,9 @@ class WebhookEventAdmin(
     @admin.action(description="Replay selected events", permissions=["replay"])
     def replay_selected(
         self, request: HttpRequest, queryset: QuerySet[WebhookEvent]
-    ) -> None:
-        replay_and_report(self, request, queryset)
+    ) -> TemplateResponse | HttpResponseRedirect | None:
+        # Up to INLINE_LIMIT at once; more confirmed, then a job (replay_jobs).
+        return replay_or_confirm(self, request, queryset, selection_as_job(request))
 
     @admin.display(description="conversation")
     def conversation(self, event: WebhookEvent) -> str:

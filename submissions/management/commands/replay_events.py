@@ -1,18 +1,34 @@
+import sys
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from submissions.management.options import bot_from_slug, parse_moment
-from submissions.models import HandlerRun, WebhookEvent
-from submissions.replay import REPLAYABLE, webhook_events_replay
-from submissions.selectors.events import webhook_event_replay_queryset
+from submissions.models import ReplayJob, WebhookEvent
+from submissions.replay import REPLAYABLE
+from submissions.replay_jobs import OPEN, replay_job_cancel, replay_job_create
+from submissions.selectors.events import ReplayFilter, replay_estimate
+
+#: Seconds between two looks at a job followed with --wait.
+POLL_SECONDS = 2.0
+
+
+def progress(job: ReplayJob) -> str:
+    line = (
+        f"Replay job #{job.pk} {job.status}: {job.done} of {job.estimate} "
+        f"({job.percent}%), {job.succeeded} succeeded, {job.failed} failed"
+    )
+    return line + (f"; stopped by {job.error}" if job.error else "")
 
 
 class Command(BaseCommand):
     help = (
         "Run stored events again through today's handler code (e.g. failed ones after "
-        "a fix, unrouted ones once their handler exists). Each replay adds a handler "
-        "run; none creates a second submission."
+        "a fix, unrouted ones once their handler exists), as a background job run by "
+        "`manage.py db_worker`: it prints how many events the filter selects, asks, "
+        "then queues the job. Each replay adds a handler run; none creates a second "
+        "submission."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -38,12 +54,43 @@ class Command(BaseCommand):
             action="store_true",
             help="List what would be replayed; change nothing.",
         )
+        parser.add_argument(
+            "--yes", action="store_true", help="Queue the job without asking."
+        )
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="Follow the job, printing its progress, until it ends.",
+        )
+        parser.add_argument(
+            "--job-status",
+            type=int,
+            metavar="JOB_ID",
+            help="Print a job's progress and stop (add --wait to follow it).",
+        )
+        parser.add_argument(
+            "--cancel",
+            type=int,
+            metavar="JOB_ID",
+            help="Cancel a job; it stops before its next batch.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        events = webhook_event_replay_queryset(
+        if options["cancel"] is not None:
+            job = self.job(options["cancel"])
+            if not replay_job_cancel(job_id=job.pk):
+                raise CommandError(f"Replay job #{job.pk} had already {job.status}.")
+            self.stdout.write(f"Replay job #{job.pk} cancelled.")
+            return
+        if options["job_status"] is not None:
+            job = self.job(options["job_status"])
+            self.follow(job) if options["wait"] else self.stdout.write(progress(job))
+            return
+        bot = bot_from_slug(options["bot"])
+        selected = ReplayFilter(
             statuses=options["status"]
             or [WebhookEvent.Status.FAILED, WebhookEvent.Status.UNROUTED],
-            bot=bot_from_slug(options["bot"]),
+            bot_id=bot.pk if bot else None,
             handler_name=options["handler"],
             since=parse_moment(options["since"], option="--since")
             if options["since"]
@@ -55,33 +102,56 @@ class Command(BaseCommand):
             ),
             event_ids=options["event"],
         )
+        counted = replay_estimate(selected=selected)
+        self.stdout.write(f"{counted[0]} event(s) selected: {selected.describe()}.")
         if options["dry_run"]:
-            total = 0
+            events = selected.events().filter(pk__lte=counted[1]).order_by("pk")
             for event in events.iterator(chunk_size=200):
-                total += 1
                 self.stdout.write(
                     f"would replay event {event.pk} ({event.handler_name}, {event.status})"
                 )
-            self.stdout.write(f"{total} event(s) would be replayed.")
+            self.stdout.write(f"{counted[0]} event(s) would be replayed.")
             return
-        outcomes: dict[str, int] = {}
-        replayed = webhook_events_replay(events=events.iterator(chunk_size=200))
-        for before, run in replayed:
-            outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
-            self.stdout.write(
-                f"event {run.event_id} ({run.handler_name}): {before} -> "
-                f"{run.event.status} (attempt {run.attempt})"
-            )
-        total = sum(outcomes.values())
-        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Replayed {total} event(s){': ' + summary if total else ''}."
-            )
+        if not counted[0]:
+            self.stdout.write("Nothing to replay.")
+            return
+        if not options["yes"]:
+            if not sys.stdin.isatty():
+                raise CommandError("Add --yes to replay without a terminal to confirm.")
+            answer = input(f"Replay {counted[0]} event(s) in a background job? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                raise CommandError("Nothing queued.")
+        job = replay_job_create(
+            selected=selected, created_by=None, source="command", counted=counted
         )
-        if outcomes.get(HandlerRun.Outcome.FAILED) or outcomes.get(
-            HandlerRun.Outcome.UNROUTED
-        ):
+        self.stdout.write(
+            f"Queued replay job #{job.pk} ({job.estimate} event(s)); `manage.py "
+            f"db_worker` runs it. Follow it with --job-status {job.pk} --wait, "
+            f"stop it with --cancel {job.pk}."
+        )
+        if options["wait"]:
+            self.follow(job)
+
+    def job(self, job_id: int) -> ReplayJob:
+        job = ReplayJob.objects.filter(pk=job_id).first()
+        if job is None:
+            raise CommandError(f"No replay job #{job_id}.")
+        return job
+
+    def follow(self, job: ReplayJob) -> None:
+        shown = ""
+        while True:
+            job.refresh_from_db()
+            line = progress(job)
+            if line != shown:
+                self.stdout.write(line)
+                shown = line
+            if job.status not in OPEN:
+                break
+            time.sleep(POLL_SECONDS)
+        if job.failed or job.error:
             raise CommandError(
                 "Some replays did not succeed; see the events' runs in the admin."
             )
+        if job.status == ReplayJob.Status.FINISHED:
+            self.stdout.write(self.style.SUCCESS(f"Replayed {job.done} event(s)."))

@@ -1,4 +1,4 @@
-"""replay_events: filters, reports, fails loudly."""
+"""replay_events: an estimate, a confirmation, a job followed, cancelled, failing loudly."""
 
 import io
 
@@ -7,9 +7,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from handlers import WebhookHandler, register
-from submissions.models import FormSubmission, HandlerRun, WebhookEvent
+from submissions.models import FormSubmission, HandlerRun, ReplayJob, WebhookEvent
 
-pytestmark = pytest.mark.django_db
+# Real commits: the job is queued once its transaction commits, and the
+# immediate task backend then runs it at once, as a worker would.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+IMMEDIATE = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 FORM = {"formValues": {"email": "a@b.c"}}
 
@@ -36,40 +40,88 @@ def flaky(handler_registry):
     return state
 
 
-def test_replay_command_filters_and_reports(deliver, flaky, bot):
+def test_replay_command_estimates_then_runs_a_job(deliver, flaky, bot, settings):
+    settings.TASKS = IMMEDIATE
     deliver({"handler": "flaky", **FORM})
     deliver({"handler": "nobody-home", **FORM})
     deliver({"handler": "save-form", **FORM})
 
     dry = replay("--dry-run")
+    assert dry.startswith("2 event(s) selected: status failed or unrouted.")
     assert dry.count("would replay") == 2
     assert "2 event(s) would be replayed." in dry
     assert HandlerRun.objects.count() == 3  # nothing ran
+    assert not ReplayJob.objects.exists()
 
     flaky["broken"] = False
-    out = replay("--handler", "flaky", "--bot", bot.slug)
-    assert "failed -> processed (attempt 2)" in out
-    assert "Replayed 1 event(s): 1 succeeded." in out
+    out = replay("--handler", "flaky", "--bot", bot.slug, "--yes", "--wait")
+    assert (
+        "1 event(s) selected: status failed or unrouted, bot demo, handler flaky."
+        in out
+    )
+    job = ReplayJob.objects.get()
+    assert f"Queued replay job #{job.pk} (1 event(s))" in out
+    assert f"Replay job #{job.pk} finished: 1 of 1 (100%), 1 succeeded, 0 failed" in out
+    assert "Replayed 1 event(s)." in out
     assert WebhookEvent.objects.get(handler_name="flaky").status == "processed"
     assert WebhookEvent.objects.get(handler_name="nobody-home").runs.count() == 1
 
     out = replay(
-        "--status", "processed", "--since", "2000-01-01", "--until", "2999-12-31"
+        "--status",
+        "processed",
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2999-12-31",
+        "--yes",
+        "--wait",
     )
-    assert "Replayed 2 event(s): 2 succeeded." in out
+    assert "2 of 2 (100%), 2 succeeded" in out
     assert FormSubmission.objects.count() == 3
+    assert replay("--job-status", str(job.pk)).startswith(
+        f"Replay job #{job.pk} finished"
+    )
 
 
-def test_replay_command_fails_loudly_when_replays_fail(deliver):
+def test_replay_command_fails_loudly_when_replays_fail(deliver, settings):
+    settings.TASKS = IMMEDIATE
     deliver({"handler": "nobody-home", **FORM})
     with pytest.raises(CommandError, match="did not succeed"):
-        replay()
+        replay("--yes", "--wait")
+    assert ReplayJob.objects.get().failed == 1
 
 
-def test_replay_command_errors(bot):
+def test_a_queued_job_is_followed_and_cancelled(deliver):
+    deliver({"handler": "nobody-home", **FORM})  # the database backend: no worker here
+
+    out = replay("--yes")
+    job = ReplayJob.objects.get()
+    assert job.status == "queued"
+    assert replay("--job-status", str(job.pk)) == (
+        f"Replay job #{job.pk} queued: 0 of 1 (0%), 0 succeeded, 0 failed\n"
+    )
+    assert f"--cancel {job.pk}" in out
+
+    assert replay("--cancel", str(job.pk)) == f"Replay job #{job.pk} cancelled.\n"
+    with pytest.raises(CommandError, match="had already cancelled"):
+        replay("--cancel", str(job.pk))
+    call_command(
+        "db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0
+    )
+    assert HandlerRun.objects.count() == 1  # the cancelled job replayed nothing
+
+
+def test_replay_command_errors(bot, deliver):
     with pytest.raises(CommandError, match="No bot with slug 'nope'"):
         replay("--bot", "nope")
     with pytest.raises(CommandError, match="--since takes a date"):
         replay("--since", "yesterday")
     with pytest.raises(CommandError, match="invalid choice"):
         replay("--status", "rejected")
+    with pytest.raises(CommandError, match="No replay job #99"):
+        replay("--job-status", "99")
+    assert replay().endswith("Nothing to replay.\n")
+    deliver({"handler": "nobody-home", **FORM})
+    with pytest.raises(CommandError, match="Add --yes"):
+        replay()  # no terminal to ask on
+    assert not ReplayJob.objects.exists()
