@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from alerts.models import SentAlert
 from observability import metrics
 from submissions.models import HandlerRun
+from submissions.services import partitions
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,13 @@ class DatabaseCollector:
         ):
             sent.add_metric([kind, channel], count)
         yield sent
+        if partitions.is_partitioned():  # PostgreSQL's monthly layout only
+            yield GaugeMetricFamily(
+                "webhooks_partitions_ahead",
+                "Whole months after this one that every partitioned table has a "
+                "partition for (partitions --ensure keeps 3).",
+                value=partitions.months_ahead(),
+            )
 
 
 class _ThisProcess:

@@ -246,3 +246,14 @@ def test_readyz_with_task_is_503_when_no_worker_takes_the_probe(client, settings
     assert body["tasks"]["worker"] is False
     assert body["tasks"]["waiting_seconds"] >= 300
     assert client.get("/readyz").status_code == 200  # the web side is still fine
+
+
+def test_the_months_partitioned_ahead_are_a_series_where_there_are_partitions(scrape):
+    from submissions.services import partitions
+
+    samples = scrape()
+    if partitions.is_partitioned():
+        assert value(samples, "webhooks_partitions_ahead") == partitions.months_ahead()
+        assert value(samples, "webhooks_partitions_ahead") >= 3
+    else:  # SQLite's plain tables: no such series, the rule never fires
+        assert ("webhooks_partitions_ahead", ()) not in samples
