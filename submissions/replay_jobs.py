@@ -46,11 +46,13 @@ def replay_job_create(
     created_by: AbstractBaseUser | None,
     source: str,
     counted: tuple[int, int] | None = None,
+    queue: bool = True,
 ) -> ReplayJob:
     """Record a job for what ``selected`` picks now and queue it after the commit.
 
     ``counted`` is the ``replay_estimate`` the user confirmed, if any: the job
-    replays no event above the highest id it counted.
+    replays no event above the highest id it counted. With ``queue=False``
+    the caller runs it itself (``replay_job_execute``; no task worker needed).
     """
     estimate, max_event_id = counted or replay_estimate(selected=selected)
     job = ReplayJob.objects.create(
@@ -60,7 +62,8 @@ def replay_job_create(
         created_by=created_by,
         source=source,
     )
-    replay_job_resume(job=job)
+    if queue:
+        replay_job_resume(job=job)
     return job
 
 

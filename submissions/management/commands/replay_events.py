@@ -7,7 +7,12 @@ from django.core.management.base import BaseCommand, CommandError
 from submissions.management.options import bot_from_slug, parse_moment
 from submissions.models import ReplayJob, WebhookEvent
 from submissions.replay import REPLAYABLE
-from submissions.replay_jobs import OPEN, replay_job_cancel, replay_job_create
+from submissions.replay_jobs import (
+    OPEN,
+    replay_job_cancel,
+    replay_job_create,
+    replay_job_execute,
+)
 from submissions.selectors.events import ReplayFilter, replay_estimate
 
 #: Seconds between two looks at a job followed with --wait.
@@ -61,6 +66,12 @@ class Command(BaseCommand):
             "--wait",
             action="store_true",
             help="Follow the job, printing its progress, until it ends.",
+        )
+        parser.add_argument(
+            "--here",
+            action="store_true",
+            help="Run the job in this process, printing its progress (no task "
+            "worker needed: one machine, `make run`).",
         )
         parser.add_argument(
             "--job-status",
@@ -122,8 +133,19 @@ class Command(BaseCommand):
             if answer.strip().lower() not in ("y", "yes"):
                 raise CommandError("Nothing queued.")
         job = replay_job_create(
-            selected=selected, created_by=None, source="command", counted=counted
+            selected=selected,
+            created_by=None,
+            source="command",
+            counted=counted,
+            queue=not options["here"],
         )
+        if options["here"]:
+            self.stdout.write(
+                f"Running replay job #{job.pk} ({job.estimate} event(s)) here."
+            )
+            replay_job_execute(job_id=job.pk)
+            self.follow(job)
+            return
         self.stdout.write(
             f"Queued replay job #{job.pk} ({job.estimate} event(s)); `manage.py "
             f"db_worker` runs it. Follow it with --job-status {job.pk} --wait, "

@@ -91,6 +91,22 @@ def test_replay_command_fails_loudly_when_replays_fail(deliver, settings):
     assert ReplayJob.objects.get().failed == 1
 
 
+def test_here_runs_the_job_in_this_process_with_no_worker(deliver, flaky):
+    deliver({"handler": "flaky", "id": "h-2", **FORM})  # failed: the CRM is down
+    flaky["broken"] = False
+
+    out = replay("--yes", "--here", "--status", "failed")  # the database backend
+
+    job = ReplayJob.objects.get()
+    assert (job.status, job.estimate, job.done, job.succeeded) == ("finished", 1, 1, 1)
+    assert f"Running replay job #{job.pk} (1 event(s)) here." in out
+    assert "Replayed 1 event(s)." in out
+    assert WebhookEvent.objects.get(delivery_id="h-2").status == "processed"
+    from django_tasks_db.models import DBTaskResult
+
+    assert not DBTaskResult.objects.exists()  # nothing queued for a worker
+
+
 def test_a_queued_job_is_followed_and_cancelled(deliver):
     deliver({"handler": "nobody-home", **FORM})  # the database backend: no worker here
 
