@@ -272,6 +272,11 @@ def _squash(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
 
+def answer_like(key: str) -> bool:
+    """Whether a body's key is named as senders name their answers."""
+    return _squash(key) in ANSWER_LIKE_NAMES
+
+
 def _nodes(document: Any) -> list[tuple[str, tuple[str, ...], Any]]:
     """(pointer, the keys on the way, value) of the body's values, breadth first."""
     found: list[tuple[str, tuple[str, ...], Any]] = []
@@ -357,11 +362,7 @@ def suggest(document: Any, handler_names: Any = ()) -> dict[str, Any]:
             ):
                 out[field_name] = p
                 break
-    candidates = [
-        (p, v)
-        for p, keys, v in nodes
-        if keys and _squash(keys[-1]) in ANSWER_LIKE_NAMES
-    ]
+    candidates = [(p, v) for p, keys, v in nodes if keys and answer_like(keys[-1])]
     for p, v in candidates:
         guess = _answers_guess(p, v)
         if guess is not None:

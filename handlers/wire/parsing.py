@@ -13,8 +13,8 @@ from typing import Any
 
 from handlers.base import Answer, WebhookRequest
 from handlers.mapping import (
-    ANSWER_LIKE_NAMES,
     WireMapping,
+    answer_like,
     pointer_trouble,
     resolve,
 )
@@ -334,9 +334,7 @@ def _answers_of(payload: Mapping[str, Any], mapping: WireMapping) -> tuple[Answe
             (
                 key
                 for key, value in payload.items()
-                if isinstance(value, dict | list)
-                and value
-                and key.lower().replace("_", "").replace("-", "") in ANSWER_LIKE_NAMES
+                if isinstance(value, dict | list) and value and answer_like(key)
             ),
             None,
         )

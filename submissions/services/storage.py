@@ -112,10 +112,12 @@ class Storage:
     ) -> None:
         """Insert ``event`` and its ``submission`` and ``answers``, all or nothing.
 
+        The children carry their event's ``received_at`` already (the month
+        they live in: ``services.deliveries`` builds them so).
+
         Inside a caller's transaction, in a savepoint, so a duplicate's
         ``IntegrityError`` leaves it usable.
         """
-        carry_key(event, submission, answers)
         with transaction.atomic(using=self.using):
             event.save(force_insert=True, using=self.using)
             if submission is not None:
@@ -184,16 +186,6 @@ class Storage:
         report.deleted += count
 
 
-def carry_key(
-    event: WebhookEvent, submission: FormSubmission | None, answers: list[FormAnswer]
-) -> None:
-    """The event's ``received_at`` on its children: the month they live in."""
-    if submission is not None:
-        submission.received_at = event.received_at
-    for answer in answers:
-        answer.received_at = event.received_at
-
-
 class StatementStorage(Storage):
     """PostgreSQL: each write one statement (``submissions.statements``), atomic
     by itself, with no transaction around it."""
@@ -205,7 +197,6 @@ class StatementStorage(Storage):
         submission: FormSubmission | None,
         answers: list[FormAnswer],
     ) -> None:
-        carry_key(event, submission, answers)
         clauses = [
             ("e", statements.insert_sql([event], returning=True, using=self.using))
         ]
