@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from observability.collectors import scrape_registry
 from observability.readiness import readiness_response
-from submissions.envelope import error_body
+from submissions.envelope import error_body, read_only_refusal
 
 METRICS_PATH = "/metrics"
 READY_PATH = "/readyz"
@@ -51,12 +51,8 @@ def metrics_response(request: HttpRequest) -> HttpResponse:
         )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    if request.method not in ("GET", "HEAD"):
-        response = JsonResponse(
-            error_body("method_not_allowed", "Use GET or HEAD."), status=405
-        )
-        response["Allow"] = "GET, HEAD"
-        return response
+    if (refusal := read_only_refusal(request)) is not None:
+        return refusal
     response = HttpResponse(
         generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST
     )

@@ -26,7 +26,7 @@ from django.db import Error
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from submissions.envelope import error_body
+from submissions.envelope import read_only_refusal
 from webhookproject import replica
 from webhookproject.health import database_migrated, database_ok
 
@@ -93,12 +93,8 @@ def partitions_state() -> dict[str, object]:
 
 
 def readiness_response(request: HttpRequest) -> HttpResponse:
-    if request.method not in ("GET", "HEAD"):
-        response = JsonResponse(
-            error_body("method_not_allowed", "Use GET or HEAD."), status=405
-        )
-        response["Allow"] = "GET, HEAD"
-        return response
+    if (refusal := read_only_refusal(request)) is not None:
+        return refusal
     reachable = database_ok()
     migrated = reachable and database_migrated()
     body: dict[str, object] = {"database": reachable, "migrated": migrated}

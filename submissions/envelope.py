@@ -8,6 +8,8 @@ person can act on.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import JsonResponse
 
 
@@ -21,3 +23,13 @@ def error_response(
 ) -> JsonResponse:
     """The envelope as a JSON response with ``status`` (and ``headers``)."""
     return JsonResponse(error_body(code, detail), status=status, headers=headers)
+
+
+def read_only_refusal(request: Any) -> JsonResponse | None:
+    """405 ``method_not_allowed`` (with ``Allow``) for anything but GET and
+    HEAD, as the probe and metrics endpoints answer; None for those two."""
+    if request.method in ("GET", "HEAD"):
+        return None
+    return error_response(
+        405, "method_not_allowed", "Use GET or HEAD.", headers={"Allow": "GET, HEAD"}
+    )

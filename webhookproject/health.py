@@ -19,7 +19,7 @@ from django.db import Error, connections
 from django.db.migrations.loader import MigrationLoader
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from submissions.envelope import error_body
+from submissions.envelope import read_only_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +63,8 @@ def database_migrated(alias: str = "default") -> bool:
 
 
 def health_response(request: HttpRequest) -> HttpResponse:
-    if request.method not in ("GET", "HEAD"):
-        response = JsonResponse(
-            error_body("method_not_allowed", "Use GET or HEAD."), status=405
-        )
-        response["Allow"] = "GET, HEAD"
-        return response
+    if (refusal := read_only_refusal(request)) is not None:
+        return refusal
     reachable = database_ok()
     migrated = reachable and database_migrated()
     body: dict[str, object] = {
