@@ -15,7 +15,6 @@ from django.db.models import (
 from submissions.exports import ExportColumn, ExportSubmission
 from submissions.models import (
     Bot,
-    FormAnswer,
     FormSubmission,
 )
 from submissions.selectors.backends import reads_for
@@ -99,10 +98,12 @@ def submission_export_iter(
 ) -> Iterator[ExportSubmission]:
     """``submissions`` oldest first, ``chunk_size`` at a time, with their answers.
 
-    Keyset pagination on (submitted_at, id): two indexed queries per chunk, no
-    cursor held open while a slow client downloads, memory bounded by one chunk.
+    Keyset pagination on (submitted_at, id): two indexed queries per chunk
+    (``Reads.export_page`` and ``Reads.export_answers``), no cursor held
+    open while a slow client downloads, memory bounded by one chunk.
     """
     base = _plain(submissions).order_by("submitted_at", "id")
+    reads = reads_for(base.db)
     fields = (
         "id",
         "submitted_at",
@@ -110,6 +111,7 @@ def submission_export_iter(
         "handler_name",
         "conversation_id",
         "user_id",
+        "received_at",
     )
     after: tuple[datetime, int] | None = None
     while True:
@@ -122,19 +124,22 @@ def submission_export_iter(
                 | Q(submitted_at=after[0], id__gt=after[1]),
                 submitted_at__gte=after[0],
             )
-        chunk = list(page.values_list(*fields)[:chunk_size])
+        chunk = reads.export_page(page.values_list(*fields)[:chunk_size])
         if not chunk:
             return
         answers: dict[int, dict[str, Any]] = {row[0]: {} for row in chunk}
-        for submission_id, key, value in _answer_values(
-            ids=list(answers), using=base.db
+        months = [row[6] for row in chunk]
+        for submission_id, key, value in reads.export_answers(
+            list(answers), (min(months), max(months))
         ):
-            found = answers[submission_id]
+            found = answers.get(submission_id)
+            if found is None:  # a neighbour's, read with the range
+                continue
             # A key repeated within one submission keeps every value.
             found[key] = (
                 [*_as_list(found[key]), *_as_list(value)] if key in found else value
             )
-        for pk, submitted_at, bot, handler_name, conversation_id, user_id in chunk:
+        for pk, submitted_at, bot, handler_name, conversation_id, user_id, _ in chunk:
             yield ExportSubmission(
                 id=pk,
                 submitted_at=submitted_at,
@@ -147,16 +152,6 @@ def submission_export_iter(
         if len(chunk) < chunk_size:
             return
         after = (chunk[-1][1], chunk[-1][0])
-
-
-def _answer_values(*, ids: list[int], using: str) -> Iterator[tuple[int, str, Any]]:
-    """(submission id, key, value) of the answers of ``ids``, in order."""
-    answers = (
-        FormAnswer.objects.using(using)
-        .filter(submission_id__in=ids)
-        .order_by("submission_id", "position")
-    )
-    return reads_for(using).answer_values(answers)
 
 
 def _as_list(value: Any) -> list[Any]:

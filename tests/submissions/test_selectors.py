@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from submissions.exports import (
     BOM,
@@ -254,6 +255,35 @@ class TestFromTheDatabase:
         # Two queries (submissions, their answers) per full chunk, one to find
         # the end: memory holds one chunk, whatever the export's size.
         assert len(queries) == 2 * math.ceil(count / chunk) + 1
+
+    @pytest.mark.parametrize("other_between", [1, 30])
+    def test_a_filtered_export_gets_each_submission_its_own_answers(
+        self, other_between
+    ):
+        """Another handler's submissions between the exported ones: a few (the
+        chunk's ids read as a range, the neighbours skipped) or many (read
+        as a list of ids)."""
+        bot = BotFactory()
+        start = timezone.now() - timedelta(days=1)
+        wanted = []
+        for n in range(12):
+            at = start + timedelta(minutes=n)
+            wanted += bulk_submissions(
+                1, bot=bot, answers=lambda i, n=n: {"n": n}, start=at
+            )
+            bulk_submissions(
+                other_between,
+                bot=bot,
+                handler_name="other",
+                answers=lambda i: {"n": -1, "other": "x"},
+                start=at + timedelta(seconds=1),
+            )
+        queryset = submission_export_queryset(handler_name="save-form")
+
+        exported = list(submission_export_iter(submissions=queryset, chunk_size=5))
+
+        assert [row.id for row in exported] == [s.pk for s in wanted]
+        assert [row.answers for row in exported] == [{"n": n} for n in range(12)]
 
     def test_keyset_pagination_survives_equal_timestamps(self):
         bot = BotFactory()
