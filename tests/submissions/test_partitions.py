@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
@@ -190,6 +190,33 @@ def test_purge_drops_whole_months_and_deletes_the_boundary_month_row_wise():
         submission__event__in=[whole, ancient, early]
     ).exists()
     assert FormAnswer.objects.count() == 2
+
+
+def test_purge_before_a_month_s_first_day_drops_whole_months_only():
+    """``--before`` a month's first day: on PostgreSQL nothing is deleted row-wise."""
+    old = event_with_children(months_ago(3))
+    kept = event_with_children(months_ago(2, day=1).replace(hour=0, minute=5))
+    first_day = partitions.month_start(kept.received_at)
+
+    out = purge("--before", f"{first_day:%Y-%m-%d}", "--include-submissions")
+
+    assert list(WebhookEvent.objects.all()) == [kept]
+    assert not FormSubmission.objects.filter(pk=old.submission.pk).exists()
+    assert FormAnswer.objects.count() == 2
+    assert f"received before {first_day:%Y-%m-%d} 00:00 UTC" in out
+    if connection.vendor == "postgresql":
+        dropped = partitions.month_name(
+            partitions.EVENTS, partitions.month_start(old.received_at)
+        )
+        assert f"Dropped partition {dropped} (1 row(s))" in out
+        assert "Deleted 0 row(s) in batches" in out
+
+
+def test_purge_before_takes_a_date_only():
+    with pytest.raises(CommandError, match="a date as YYYY-MM-DD"):
+        purge("--before", "2026-13-01")
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        purge("--before", "2026-01-01", "--older-than", "3")
 
 
 @postgres_only

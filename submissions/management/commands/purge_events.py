@@ -1,4 +1,5 @@
-from datetime import timedelta
+import argparse
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -8,6 +9,15 @@ from submissions.models import FormSubmission, WebhookEvent
 from submissions.retention import retention_schedule_daily
 from submissions.services.retention import retention_apply, webhook_events_purge
 from submissions.services.storage import MAX_BATCH
+
+
+def _utc_date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a date as YYYY-MM-DD, not {text!r}"
+        ) from None
 
 
 class Command(BaseCommand):
@@ -22,6 +32,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         what = parser.add_mutually_exclusive_group(required=True)
         what.add_argument("--older-than", type=int, metavar="DAYS")
+        what.add_argument(
+            "--before",
+            type=_utc_date,
+            metavar="YYYY-MM-DD",
+            help="Delete what was received before this date (midnight UTC): "
+            "a month's first day drops whole months and deletes nothing row-wise.",
+        )
         what.add_argument(
             "--policies",
             action="store_true",
@@ -55,10 +72,12 @@ class Command(BaseCommand):
         if options["policies"]:
             self.apply_policies(**options)
             return
-        days = options["older_than"]
-        if days < 0:
-            raise CommandError("--older-than takes a number of days, 0 or more.")
-        before = timezone.now() - timedelta(days=days)
+        before = options["before"]
+        if before is None:
+            days = options["older_than"]
+            if days < 0:
+                raise CommandError("--older-than takes a number of days, 0 or more.")
+            before = timezone.now() - timedelta(days=days)
         include = options["include_submissions"]
         if options["dry_run"]:
             events = WebhookEvent.objects.filter(received_at__lt=before).count()
