@@ -1,8 +1,10 @@
 """Server time and queries of the admin's changelists at a million events.
 
-    .venv/bin/python bench/admin_pages.py [--runs 7]
+    .venv/bin/python bench/admin_pages.py [--runs 7] [--database URL]
 
-On the seeded ``webhooks_bench_1m`` (``bench/datasets.py``), logged in as a
+On the seeded ``webhooks_bench_1m`` (``bench/datasets.py``), or on the
+database at ``--database`` as it is (``bench/partitions.py`` passes its
+ten-million-event one), logged in as a
 superuser through Django's test client (the whole middleware stack and the
 admin view, no network), each page is fetched once to warm up, then
 ``--runs`` times; reports the median server time, the slowest run and the
@@ -23,7 +25,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, django_setup, say, write_results
-from bench.datasets import dataset
+from bench.datasets import dataset, dataset_url
 
 EVENTS = "/admin/submissions/webhookevent/"
 SUBMISSIONS = "/admin/submissions/formsubmission/"
@@ -76,9 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--submissions", type=int, default=1_000_000)
+    parser.add_argument(
+        "--database",
+        help="Time the pages on this PostgreSQL URL as it is (no seeding; "
+        "bench/partitions.py passes its ten-million-event database).",
+    )
     args = parser.parse_args(argv)
-    url = dataset(args.submissions)
+    # Django first, on the database timed: seeding asks it for the event count.
+    url = args.database or dataset_url(args.submissions)
     django_setup(url)
+    if not args.database:
+        dataset(args.submissions)
     from datetime import timedelta
 
     from django.conf import settings
@@ -97,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     client = Client()
     client.force_login(user)
     bot_id = Bot.objects.order_by("pk").values_list("pk", flat=True)[1]
-    middle = FormSubmission.objects.order_by("pk")[args.submissions // 2]
+    submissions = FormSubmission.objects.count()
+    middle = FormSubmission.objects.order_by("pk")[submissions // 2]
     conversation = middle.conversation_id
     email = middle.answers.get(key="email").value_text
     # As the admin's own "Past 7 days" link writes it: midnight, with its offset.
@@ -139,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         "admin",
         {
             "command": "bench/admin_pages.py " + " ".join(argv or sys.argv[1:]),
-            "submissions": args.submissions,
+            "database": url.rsplit("/", 1)[-1],
+            "submissions": submissions,
             "events": WebhookEvent.objects.count(),
             "runs": args.runs,
             "pages": results,

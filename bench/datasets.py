@@ -27,7 +27,7 @@ def events_for(submissions: int) -> int:
     """The smallest event count that ``seed_events`` turns into ``submissions``."""
     from django.apps import apps
 
-    if not apps.ready:
+    if not apps.ready:  # a script that sets Django up itself does so first
         django_setup(database_url("postgres"))
     from bench.management.commands.seed_events import ACCEPTED, PATTERN
 
@@ -40,9 +40,14 @@ def events_for(submissions: int) -> int:
     return count
 
 
+def dataset_url(submissions: int) -> str:
+    """The URL of the dataset of ``submissions``, seeded or not."""
+    return database_url(f"webhooks_bench_{NAMES.get(submissions, str(submissions))}")
+
+
 def dataset(submissions: int) -> str:
     name = NAMES.get(submissions, str(submissions))
-    url = database_url(f"webhooks_bench_{name}")
+    url = dataset_url(submissions)
     if database_exists(url):
         have = query_one(url, "SELECT count(*) FROM submissions_formsubmission")
         answers = query_one(url, "SELECT count(*) FROM submissions_formanswer")

@@ -1,7 +1,7 @@
 """Time and peak memory of ``export_submissions``, CSV and XLSX, by size.
 
     .venv/bin/python bench/export.py [--sizes 10000,100000,1000000]
-        [--xlsx-sizes 10000,100000] [--runs 3]
+        [--xlsx-sizes 10000,100000] [--runs 3] [--database URL]
 
 Each size is its own seeded database (``bench/datasets.py``; five answers per
 submission). Each run is a fresh ``manage.py export_submissions --format F
@@ -9,7 +9,8 @@ submission). Each run is a fresh ``manage.py export_submissions --format F
 included) and peak RSS (``wait4``'s ``ru_maxrss``) are recorded, and the
 rows it reports checked against the size. CSV runs at ``--sizes``, XLSX at
 ``--xlsx-sizes`` (by default 10k and 100k: an XLSX of a million rows takes
-minutes). Reports medians, answers per second, and each size's peak RSS
+minutes); with ``--database``, the whole of that database as it is, CSV
+only. Reports medians, answers per second, and each size's peak RSS
 against the smallest's, per format. Writes ``bench/results/export.json``.
 """
 
@@ -27,7 +28,15 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, BenchError, django_env, median, say, write_results
+from bench.common import (
+    ROOT,
+    BenchError,
+    django_env,
+    median,
+    query_one,
+    say,
+    write_results,
+)
 from bench.datasets import ANSWERS, dataset
 
 FORMATS = ("csv", "xlsx")
@@ -97,15 +106,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000", help="CSV sizes")
     parser.add_argument("--xlsx-sizes", default="10000,100000")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--database",
+        help="Export the whole of this PostgreSQL URL as it is, CSV only (no "
+        "seeding; bench/partitions.py passes its ten-million-event database).",
+    )
     args = parser.parse_args(argv)
     wanted = {
         "csv": [int(n) for n in args.sizes.split(",") if n],
         "xlsx": [int(n) for n in args.xlsx_sizes.split(",") if n],
     }
+    urls = {}
+    if args.database:
+        size = query_one(
+            args.database, "SELECT count(*) FROM submissions_formsubmission"
+        )
+        wanted = {"csv": [size], "xlsx": []}
+        urls[size] = args.database
     out: dict[str, dict[str, dict]] = {fmt: {} for fmt in FORMATS if wanted[fmt]}
     with tempfile.TemporaryDirectory(prefix="bench-export-") as work:
         for size in sorted({n for sizes in wanted.values() for n in sizes}):
-            url = dataset(size)
+            url = urls.get(size) or dataset(size)
             for fmt in out:
                 if size in wanted[fmt]:
                     out[fmt][str(size)] = measure(url, size, fmt, args.runs, Path(work))
@@ -131,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "command": "bench/export.py " + " ".join(argv or sys.argv[1:]),
             "runs": args.runs,
+            "database": args.database and args.database.rsplit("/", 1)[-1],
             "formats": out,
         },
     )

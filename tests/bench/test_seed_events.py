@@ -166,5 +166,12 @@ def test_a_date_range_spreads_events_and_their_children_keep_the_key():
         received_at=F("submission__event__received_at")
     ).exists()
     assert not HandlerRun.objects.exclude(received_at=F("event__received_at")).exists()
+    if connection.vendor == "postgresql":  # each month in its own partition
+        with connection.cursor() as cursor:
+            for table in ("submissions_webhookevent", "submissions_formanswer"):
+                cursor.execute(f"SELECT COUNT(*) FROM {table}_before")  # noqa: S608
+                assert cursor.fetchone()[0] == 0
+                cursor.execute(f"SELECT COUNT(*) FROM {table}_p2024_03")  # noqa: S608
+                assert cursor.fetchone()[0] > 0
     with pytest.raises(CommandError, match="before --end"):
         seed(count=1, start=end, end=start)

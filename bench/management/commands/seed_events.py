@@ -9,7 +9,9 @@ and 1 ``processed`` followed by its ``duplicate``, so 96 in 100 events have a
 submission with ``--answers`` answers and one handler run. Times are spread
 evenly over the last ``--days`` days (or from ``--start`` to ``--end``,
 default now: months of a partitioned table filled alike), oldest first, ids rising with time, as
-a real receiver writes them.
+a real receiver writes them. On a partitioned PostgreSQL database the months
+of the range are made first (``partitions_ensure(since=start)``), so each
+month's rows land in its own partition.
 
 Rows go in with explicit ids, in batches of one transaction each: through
 ``COPY`` on PostgreSQL (about a million events a minute on two cores), as
@@ -42,6 +44,7 @@ from handlers.wire import answer_item, build_payload, render_reply
 from submissions.envelope import error_body
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 from submissions.redaction import redact_headers
+from submissions.services.partitions import is_partitioned, partitions_ensure
 from submissions.values import value_as_text
 
 BATCH_EVENTS = 5000
@@ -484,6 +487,15 @@ class Command(BaseCommand):
             raise CommandError("--end goes with --start.")
         if start >= end:
             raise CommandError("--start must be before --end.")
+        if is_partitioned():
+            # Each month of the range in its own partition, as a receiver that
+            # ran through those months (or the conversion) would have them;
+            # without this, everything before this month lands in ``_before``.
+            made = partitions_ensure(since=start)
+            if made:
+                self.stderr.write(
+                    f"  made {len(made)} partitions back to {start:%Y-%m}"
+                )
         bots = [
             Bot.objects.get_or_create(
                 slug=f"seed-bot-{n}", defaults={"name": f"Seed bot {n}"}
