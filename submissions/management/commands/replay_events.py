@@ -12,6 +12,7 @@ from submissions.replay_jobs import (
     replay_job_cancel,
     replay_job_create,
     replay_job_execute,
+    replay_job_resume,
 )
 from submissions.selectors.events import ReplayFilter, replay_estimate
 
@@ -85,6 +86,14 @@ class Command(BaseCommand):
             metavar="JOB_ID",
             help="Cancel a job; it stops before its next batch.",
         )
+        parser.add_argument(
+            "--resume",
+            type=int,
+            metavar="JOB_ID",
+            help="Go on with a job left running by a worker that died, after "
+            "its last recorded batch (queued again, or run --here). Only "
+            "once that worker is gone: two workers on one job replay twice.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["cancel"] is not None:
@@ -92,6 +101,9 @@ class Command(BaseCommand):
             if not replay_job_cancel(job_id=job.pk):
                 raise CommandError(f"Replay job #{job.pk} had already {job.status}.")
             self.stdout.write(f"Replay job #{job.pk} cancelled.")
+            return
+        if options["resume"] is not None:
+            self.resume(self.job(options["resume"]), here=options["here"])
             return
         if options["job_status"] is not None:
             job = self.job(options["job_status"])
@@ -153,6 +165,22 @@ class Command(BaseCommand):
         )
         if options["wait"]:
             self.follow(job)
+
+    def resume(self, job: ReplayJob, *, here: bool) -> None:
+        if job.status not in (ReplayJob.Status.QUEUED, ReplayJob.Status.RUNNING):
+            raise CommandError(
+                f"Replay job #{job.pk} had already {job.status}: nothing to resume."
+            )
+        if here:
+            self.stdout.write(f"Resuming replay job #{job.pk} here.")
+            replay_job_execute(job_id=job.pk)
+            self.follow(job)
+            return
+        replay_job_resume(job=job)
+        self.stdout.write(
+            f"Queued replay job #{job.pk} again, after event #{job.last_event_id}; "
+            "`manage.py db_worker` runs it."
+        )
 
     def job(self, job_id: int) -> ReplayJob:
         job = ReplayJob.objects.filter(pk=job_id).first()

@@ -127,6 +127,34 @@ def test_a_queued_job_is_followed_and_cancelled(deliver):
     assert HandlerRun.objects.count() == 1  # the cancelled job replayed nothing
 
 
+@pytest.mark.parametrize("here", [True, False])
+def test_a_job_left_running_by_a_dead_worker_is_resumed_after_its_last_batch(
+    deliver, flaky, settings, here
+):
+    for n in range(3):
+        deliver({"handler": "flaky", "id": f"r-{n}", **FORM})  # failed
+    flaky["broken"] = False
+    replay("--yes", "--status", "failed")  # queued (the database backend, no worker)
+    job = ReplayJob.objects.get()
+    first = WebhookEvent.objects.order_by("pk").first()
+    # As a worker killed after its first batch of one leaves it.
+    ReplayJob.objects.filter(pk=job.pk).update(
+        status="running", done=1, succeeded=1, last_event_id=first.pk
+    )
+    runs_before = HandlerRun.objects.count()
+    settings.TASKS = IMMEDIATE  # a worker that runs what is queued at once
+
+    out = replay("--resume", str(job.pk), *(["--here"] if here else []))
+
+    job.refresh_from_db()
+    assert (job.status, job.done, job.succeeded) == ("finished", 3, 3)
+    assert HandlerRun.objects.count() == runs_before + 2  # the first not run again
+    assert not HandlerRun.objects.filter(event=first, attempt=2).exists()
+    assert ("Resuming replay job" in out) is here
+    with pytest.raises(CommandError, match="had already finished: nothing to resume"):
+        replay("--resume", str(job.pk))
+
+
 def test_replay_command_errors(bot, deliver):
     with pytest.raises(CommandError, match="No bot with slug 'nope'"):
         replay("--bot", "nope")
