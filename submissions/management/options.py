@@ -1,7 +1,8 @@
 """Option parsing shared by the management commands."""
 
+import argparse
 import difflib
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.management.base import CommandError
 
@@ -36,3 +37,13 @@ def bot_from_slug(slug: str | None) -> Bot | None:
             f"No bot with slug {slug!r}.{hint} Known bots: {', '.join(known) or 'none'}."
         )
     return bot
+
+
+def utc_date(text: str) -> datetime:
+    """An argparse ``type``: ``YYYY-MM-DD`` as that day's midnight UTC."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a date as YYYY-MM-DD, not {text!r}"
+        ) from None

@@ -22,7 +22,6 @@ estimate see them at once.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
@@ -30,7 +29,7 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -42,6 +41,7 @@ from django.utils import timezone
 from handlers import ResponseBuilder
 from handlers.wire import answer_item, build_payload, render_reply
 from submissions.envelope import error_body
+from submissions.management.options import utc_date
 from submissions.models import Bot, FormAnswer, FormSubmission, HandlerRun, WebhookEvent
 from submissions.redaction import redact_headers
 from submissions.services.partitions import is_partitioned, partitions_ensure
@@ -396,15 +396,6 @@ class Generator:
             ids["run"] += 1
 
 
-def _date(text: str) -> datetime:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"a date as YYYY-MM-DD, not {text!r}"
-        ) from None
-
-
 def _next_id(model: type[Model]) -> int:
     return (model.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
 
@@ -461,12 +452,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--start",
-            type=_date,
+            type=utc_date,
             help="Spread events from this date (YYYY-MM-DD, UTC) instead.",
         )
         parser.add_argument(
             "--end",
-            type=_date,
+            type=utc_date,
             help="With --start: up to this date (default now).",
         )
         parser.add_argument(

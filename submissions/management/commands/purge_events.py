@@ -1,23 +1,14 @@
-import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from submissions.management.options import utc_date
 from submissions.models import FormSubmission, WebhookEvent
 from submissions.retention import retention_schedule_daily
 from submissions.services.retention import retention_apply, webhook_events_purge
 from submissions.services.storage import MAX_BATCH
-
-
-def _utc_date(text: str) -> datetime:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"a date as YYYY-MM-DD, not {text!r}"
-        ) from None
 
 
 class Command(BaseCommand):
@@ -34,7 +25,7 @@ class Command(BaseCommand):
         what.add_argument("--older-than", type=int, metavar="DAYS")
         what.add_argument(
             "--before",
-            type=_utc_date,
+            type=utc_date,
             metavar="YYYY-MM-DD",
             help="Delete what was received before this date (midnight UTC): "
             "a month's first day drops whole months and deletes nothing row-wise.",
