@@ -15,6 +15,21 @@ from submissions.permissions import (
     REPLAY_WEBHOOKEVENT_CODENAME,
     VIEW_SENSITIVE_ANSWERS_CODENAME,
 )
+from submissions.tally_models import (
+    DeliveryDayTally as DeliveryDayTally,
+)
+from submissions.tally_models import (
+    FormDayTally as FormDayTally,
+)
+from submissions.tally_models import (
+    QuestionTally as QuestionTally,
+)
+from submissions.tally_models import (
+    TallyDay as TallyDay,
+)
+from submissions.tally_models import (
+    TallyState as TallyState,
+)
 
 
 def generate_secret() -> str:

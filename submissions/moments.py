@@ -32,3 +32,17 @@ def parse_moment(text: str, *, end: bool = False) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError as exc:
         raise ValueError(str(exc)) from None
+
+
+def site_day(moment: datetime) -> date:
+    """``moment``'s day in the site's time zone (the days the console counts in)."""
+    return timezone.localtime(moment).date()
+
+
+def site_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` of ``day`` in the site's time zone (23 or 25 hours on a clock change)."""
+    tz = timezone.get_current_timezone()
+    return (
+        timezone.make_aware(datetime.combine(day, time.min), tz),
+        timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min), tz),
+    )

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 from django_tasks import task
 
+from submissions.scheduling import task_waiting
 from submissions.services import partitions
 
 logger = logging.getLogger("submissions.partitions")
@@ -24,15 +24,7 @@ DAY = timedelta(days=1)
 
 
 def _waiting() -> bool:
-    if "django_tasks_db" not in settings.INSTALLED_APPS:
-        return False
-    from django_tasks.base import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
-    return DBTaskResult.objects.filter(
-        task_path=partitions_ensure_daily.module_path,
-        status=TaskResultStatus.READY,
-    ).exists()
+    return task_waiting(partitions_ensure_daily)
 
 
 def partitions_schedule_daily() -> bool:

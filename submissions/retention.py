@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 from django_tasks import task
 
+from submissions.scheduling import task_waiting
 from submissions.services.retention import retention_apply
 
 logger = logging.getLogger("submissions.retention")
@@ -25,16 +25,7 @@ DAY = timedelta(days=1)
 
 
 def _waiting() -> bool:
-    """Whether a run is already queued (known only with the database backend)."""
-    if "django_tasks_db" not in settings.INSTALLED_APPS:
-        return False
-    from django_tasks.base import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
-    return DBTaskResult.objects.filter(
-        task_path=retention_apply_daily.module_path,
-        status=TaskResultStatus.READY,
-    ).exists()
+    return task_waiting(retention_apply_daily)
 
 
 def retention_schedule_daily(*, first_run_in: timedelta = timedelta(0)) -> bool:

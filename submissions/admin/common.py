@@ -8,11 +8,14 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+
+from submissions.services.tallies import tally_moments_mark
 
 PRE_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; max-width: 100%"
 #: Ids are 64-bit: a larger number names no row (and overflows the column).
@@ -49,6 +52,27 @@ class ReadOnlyAdminMixin:
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class TallyMarkingDeleteMixin:
+    """An admin's deletes mark the days of the rows they delete (``services.tallies``),
+    in their transaction: the console counts those days again."""
+
+    tally_time_field = "submitted_at"
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with transaction.atomic():
+            tally_moments_mark([getattr(obj, self.tally_time_field)])
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            tally_moments_mark(
+                queryset.order_by()
+                .values_list(self.tally_time_field, flat=True)
+                .iterator()
+            )
+            super().delete_queryset(request, queryset)
 
 
 def pretty_json(value: Any) -> str:

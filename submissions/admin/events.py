@@ -20,6 +20,7 @@ from submissions.admin.bigtable import (
 from submissions.admin.common import (
     PRE_STYLE,
     ReadOnlyAdminMixin,
+    TallyMarkingDeleteMixin,
     event_link,
     preformatted,
     pretty_json,
@@ -165,8 +166,15 @@ class HandlerRunAdmin(ReplayMixin, ReadOnlyAdminMixin, BigTableAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(
-    ErasureMixin, ReplayMixin, ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin
+    ErasureMixin,
+    ReplayMixin,
+    TallyMarkingDeleteMixin,
+    ReadOnlyAdminMixin,
+    ExactSearchMixin,
+    BigTableAdmin,
 ):
+    tally_time_field = "received_at"
+
     list_display = [
         "received_at",
         "bot",

@@ -29,7 +29,7 @@ from submissions.models import Bot, FormSubmission
 from submissions.moments import parse_moment
 from submissions.permissions import EXPORT_FORMSUBMISSION, VIEW_FORMSUBMISSION
 from submissions.selectors.console import form_page_answers, forms_summary
-from submissions.selectors.exports import submission_export_columns
+from submissions.selectors.exports import form_columns
 from submissions.selectors.search import submission_search
 from submissions.values import value_as_text
 
@@ -117,7 +117,7 @@ def form_table_view(
     _check(request)
     bot = get_object_or_404(Bot, pk=bot_id)
     form = FormSubmission.objects.filter(bot=bot, handler_name=handler_name)
-    all_columns = submission_export_columns(submissions=form)
+    all_columns = form_columns(bot=bot, handler_name=handler_name)
     if not all_columns and not form.exists():
         raise Http404("No submissions for this form.")
     column_pages = Paginator(all_columns, COLUMNS_PER_PAGE)

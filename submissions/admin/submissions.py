@@ -20,7 +20,12 @@ from submissions.admin.bigtable import (
     ExactSearchMixin,
     HandlerNameFilter,
 )
-from submissions.admin.common import ReadOnlyAdminMixin, event_link, search_link
+from submissions.admin.common import (
+    ReadOnlyAdminMixin,
+    TallyMarkingDeleteMixin,
+    event_link,
+    search_link,
+)
 from submissions.admin.personal_data import ErasureMixin
 from submissions.downloads import submission_csv_response, submission_xlsx_response
 from submissions.exports import ExportOptions
@@ -52,7 +57,11 @@ class _QueryOnlyChangeList(ChangeList):
 
 @admin.register(FormSubmission)
 class FormSubmissionAdmin(
-    ErasureMixin, ReadOnlyAdminMixin, ExactSearchMixin, BigTableAdmin
+    ErasureMixin,
+    TallyMarkingDeleteMixin,
+    ReadOnlyAdminMixin,
+    ExactSearchMixin,
+    BigTableAdmin,
 ):
     list_display = [
         "received",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections
@@ -26,10 +27,52 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from submissions.exports import ExportColumn
 from submissions.models import FormAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionPlaces:
+    """Where a question was first and last answered, and its latest wording.
+
+    A place is (submitted at, submission id, position): the order answers are
+    exported in, so the order of a form's columns.
+    """
+
+    first: tuple[datetime, int, int]
+    last: tuple[datetime, int, int]
+    label: str
+    input_type: str
+
+    def widened(self, other: QuestionPlaces) -> QuestionPlaces:
+        """The earliest first place and the latest last place (with its wording)."""
+        latest = other if other.last > self.last else self
+        return QuestionPlaces(
+            first=min(self.first, other.first),
+            last=latest.last,
+            label=latest.label,
+            input_type=latest.input_type,
+        )
+
+
+def columns_in_order(places: dict[str, QuestionPlaces]) -> list[ExportColumn]:
+    """The columns of ``places``, in first-seen order, headed by their latest wording."""
+    return [
+        ExportColumn(key=key, label=found.label, input_type=found.input_type)
+        for key, found in sorted(places.items(), key=lambda item: item[1].first)
+    ]
+
+
+def _sqlite_place(text: str) -> tuple[datetime, int, int]:
+    """A place as SQLite's place string has it: ``<time> <id> <position>``."""
+    moment, submission_id, position = text.rsplit(" ", 2)
+    parsed = parse_datetime(moment)
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    return parsed, int(submission_id), int(position)
 
 
 class Reads:
@@ -47,6 +90,13 @@ class Reads:
     ) -> list[ExportColumn]:
         """The question columns of the submissions ``selected`` (SQL and params
         of ``export_id``, ``export_at`` rows); see ``submission_export_columns``."""
+        return columns_in_order(self.question_places(selected, params))
+
+    def question_places(
+        self, selected: str, params: tuple[Any, ...]
+    ) -> dict[str, QuestionPlaces]:
+        """Each question key of the submissions ``selected``: its first and last
+        place (submitted at, submission id, position), its latest label and type."""
         connection = connections[self.using]
         answers = connection.ops.quote_name(FormAnswer._meta.db_table)
         sql = f"""
@@ -73,12 +123,15 @@ class Reads:
                         first[key] = place
                     if key not in latest or place > latest[key][:3]:
                         latest[key] = (*place, label, input_type)
-        return [
-            ExportColumn(
-                key=key, label=latest[key][3] or "", input_type=latest[key][4] or ""
+        return {
+            key: QuestionPlaces(
+                first=place,
+                last=latest[key][:3],
+                label=latest[key][3] or "",
+                input_type=latest[key][4] or "",
             )
-            for key in sorted(first, key=first.__getitem__)
-        ]
+            for key, place in first.items()
+        }
 
     def answer_values(
         self, answers: QuerySet[FormAnswer]
@@ -123,10 +176,10 @@ class Reads:
 
 
 class SqliteReads(Reads):
-    def export_columns(
+    def question_places(
         self, selected: str, params: tuple[Any, ...]
-    ) -> list[ExportColumn]:
-        """The same columns in one pass on SQLite, whatever the timestamps share.
+    ) -> dict[str, QuestionPlaces]:
+        """The same places in one pass on SQLite, whatever the timestamps share.
 
         The join above finds the first and last answers by timestamp; SQLite runs
         it as a nested loop, which took minutes when many submissions share a
@@ -150,12 +203,16 @@ class SqliteReads(Reads):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        rows.sort(key=lambda row: row[1])
-        columns = []
-        for key, _, last in rows:
-            _, input_type, label = last.split("\x1f", 2)
-            columns.append(ExportColumn(key=key, label=label, input_type=input_type))
-        return columns
+        places = {}
+        for key, first, last in rows:
+            last, input_type, label = last.split("\x1f", 2)
+            places[key] = QuestionPlaces(
+                first=_sqlite_place(first),
+                last=_sqlite_place(last),
+                label=label,
+                input_type=input_type,
+            )
+        return places
 
 
 class _WidthBucket(Func):

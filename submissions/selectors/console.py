@@ -11,6 +11,7 @@ from django.db.models import (
     Max,
     Min,
     Q,
+    Sum,
 )
 from django.utils import timezone
 
@@ -22,7 +23,9 @@ from submissions.models import (
     HandlerRun,
     WebhookEvent,
 )
+from submissions.moments import site_day_bounds as day_bounds
 from submissions.selectors.backends import reads_for
+from submissions.selectors.tallies import Coverage, coalesce, tallied
 from submissions.tokens import TOKEN_ERROR_CODES
 
 
@@ -64,26 +67,56 @@ def forms_summary(
 ) -> FormsSummary:
     """Forms ``start`` to ``stop`` with their counts, latest questions and recent failures.
 
-    Four queries. Counts are one aggregate over the submissions (every form,
-    for the total); the latest questions are the answers of each shown
+    Seven queries. Counts are the day tallies (``selectors.tallies``) and
+    one aggregate over the submissions they do not cover (every form, for
+    the total); "last 7 days" is today and the six days before, in the
+    site's time zone. The latest questions are the answers of each shown
     form's newest submission (by id, which rises with time); failures are
     the failed, timed-out and dead runs since ``failing_since``.
     """
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = list(
-        FormSubmission.objects.order_by()
+    today = timezone.localdate(now)
+    week = today - timedelta(days=6)
+    today_start, week_start = day_bounds(today)[0], day_bounds(week)[0]
+
+    def read_tallies(coverage: Coverage) -> list[dict[str, Any]]:
+        return list(
+            coverage.form_days()
+            .order_by()
+            .values("bot_id", "handler_name")
+            .annotate(
+                total=Sum("submissions"),
+                last_7_days=Sum("submissions", filter=Q(day__gte=week)),
+                today=Sum("submissions", filter=Q(day=today)),
+                last_at=Max("last_at"),
+                last_id=Max("last_id"),
+            )
+        )
+
+    coverage, tallies = tallied(read_tallies)
+    live = (
+        FormSubmission.objects.filter(coverage.live_submissions())
+        .order_by()
         .values("bot_id", "handler_name")
         .annotate(
             total=Count("id"),
-            last_7_days=Count(
-                "id", filter=Q(submitted_at__gte=now - timedelta(days=7))
-            ),
-            today=Count("id", filter=Q(submitted_at__gte=today)),
+            last_7_days=Count("id", filter=Q(submitted_at__gte=week_start)),
+            today=Count("id", filter=Q(submitted_at__gte=today_start)),
             last_at=Max("submitted_at"),
             last_id=Max("id"),
         )
-        .order_by("-last_at", "handler_name")
     )
+    forms: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in [*tallies, *live]:
+        form = forms.setdefault(
+            (row["bot_id"], row["handler_name"]),
+            {**row, "total": 0, "last_7_days": 0, "today": 0},
+        )
+        for name in ("total", "last_7_days", "today"):
+            form[name] += coalesce(row[name])
+        form["last_at"] = max(form["last_at"], row["last_at"])
+        form["last_id"] = max(form["last_id"], row["last_id"])
+    rows = sorted(forms.values(), key=lambda row: row["handler_name"])
+    rows.sort(key=lambda row: row["last_at"], reverse=True)
     total = len(rows)
     rows = rows[start:stop]
     bots = Bot.objects.in_bulk({row["bot_id"] for row in rows})
@@ -153,12 +186,14 @@ def _day_number(*, field: str, bounds: list[datetime], using: str) -> Any:
 def overview(
     *, now: datetime, days: int = 30, recent: timedelta = timedelta(hours=24)
 ) -> Overview:
-    """The last ``days`` days per day, and what needs attention: eight queries.
+    """The last ``days`` days per day, and what needs attention: eleven queries.
 
-    Days are in the site's time zone. Each query is bounded by time on an
-    index; the per-day counts read only their index, grouped by ids (names
-    are read after, for the few bots found): ``submission_time_idx`` covers
-    the bot and handler name, ``event_time_idx`` the status (migration 0010).
+    Days are in the site's time zone. The per-day counts are the day
+    tallies (``selectors.tallies``, four queries) and the rows they do not
+    cover, which read only their index, grouped by ids (names are read
+    after, for the few bots found): ``submission_time_idx`` covers the bot
+    and handler name, ``event_time_idx`` the status (migration 0010). Every
+    other query is bounded by time on an index.
     """
     tz = timezone.get_current_timezone()
     today = timezone.localdate(now)
@@ -169,8 +204,34 @@ def overview(
     ]
     start, end = bounds[0], bounds[-1]
     per_form: dict[tuple[int, str], list[int]] = {}
+    deliveries: dict[str, list[int]] = {
+        status: [0] * days for status in WebhookEvent.Status.values
+    }
+    first_day = day_list[0]
+
+    def read_tallies(coverage: Coverage) -> tuple[list[Any], list[Any]]:
+        return (
+            list(
+                coverage.form_days()
+                .filter(day__gte=first_day, day__lte=today)
+                .values_list("day", "bot_id", "handler_name", "submissions")
+            ),
+            list(
+                coverage.delivery_days()
+                .filter(day__gte=first_day, day__lte=today)
+                .values_list("day", "status", "deliveries")
+            ),
+        )
+
+    coverage, (form_days, delivery_days) = tallied(read_tallies)
+    for day, bot_id, handler_name, count in form_days:
+        row = per_form.setdefault((bot_id, handler_name), [0] * days)
+        row[(day - first_day).days] += count
+    for day, status, count in delivery_days:
+        if status in deliveries:
+            deliveries[status][(day - first_day).days] += count
     submitted = FormSubmission.objects.filter(
-        submitted_at__gte=start, submitted_at__lt=end
+        coverage.live_submissions(), submitted_at__gte=start, submitted_at__lt=end
     )
     for day, bot_id, handler_name, count in (
         submitted.annotate(
@@ -194,10 +255,9 @@ def overview(
         row = submissions.setdefault((names[bot_id], handler_name), [0] * days)
         for n, count in enumerate(counts):
             row[n] += count
-    deliveries: dict[str, list[int]] = {
-        status: [0] * days for status in WebhookEvent.Status.values
-    }
-    received = WebhookEvent.objects.filter(received_at__gte=start, received_at__lt=end)
+    received = WebhookEvent.objects.filter(
+        coverage.live_events(), received_at__gte=start, received_at__lt=end
+    )
     for day, status, count in (
         received.annotate(
             day=_day_number(field="received_at", bounds=bounds, using=received.db)

@@ -25,6 +25,7 @@ from handlers.mapping import WireMapping
 from handlers.wire import Delivery, WireError, parse_delivery, parse_json
 from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
 from submissions.services.deliveries import form_answers_build
+from submissions.services.tallies import tally_moments_mark
 
 #: Events a re-read looks at by default: those whose body was read, or not.
 REPARSABLE = (
@@ -152,6 +153,9 @@ def webhook_event_reparse(
         locked = WebhookEvent.objects.select_for_update().get(pk=event.pk)
         if locked.erased_at is not None:  # erased meanwhile: never resurrected
             return Reparsed(event.pk, "skipped", before, before, "erased")
+        tally_moments_mark(
+            [locked.received_at, *([submission.submitted_at] if submission else [])]
+        )
         updates: dict[str, Any] = dict(fields) | {
             "parse_history": [*(locked.parse_history or []), entry],
         }

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Min
 from django.utils import timezone
 
-from submissions.models import RetentionPolicy
+from submissions.models import FormSubmission, RetentionPolicy, WebhookEvent
 from submissions.selectors.retention import retention_querysets
 from submissions.services.storage import (
     MAX_BATCH,
@@ -16,6 +17,7 @@ from submissions.services.storage import (
     delete_in_batches,
     storage_for,
 )
+from submissions.services.tallies import tally_span_mark
 
 
 def webhook_events_purge(
@@ -32,6 +34,19 @@ def webhook_events_purge(
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be 1 to {MAX_BATCH}, not {batch_size}.")
+    # The days of the rows going are counted again (``services.tallies``).
+    oldest = [
+        WebhookEvent.objects.filter(received_at__lt=before).aggregate(
+            at=Min("received_at")
+        )["at"]
+    ]
+    if include_submissions:
+        oldest.append(
+            FormSubmission.objects.filter(submitted_at__lt=before).aggregate(
+                at=Min("submitted_at")
+            )["at"]
+        )
+    tally_span_mark(min(filter(None, oldest), default=None), before)
     return storage_for().events_purge(
         before=before, include_submissions=include_submissions, batch_size=batch_size
     )
@@ -65,6 +80,19 @@ def retention_apply(
                 RetentionResult(policy, before, submissions.count(), events.count())
             )
             continue
+        tally_span_mark(
+            min(
+                filter(
+                    None,
+                    [
+                        submissions.aggregate(at=Min("submitted_at"))["at"],
+                        events.aggregate(at=Min("received_at"))["at"],
+                    ],
+                ),
+                default=None,
+            ),
+            before,
+        )
         deleted_submissions = _delete_in_batches(submissions, batch_size)
         deleted_events = _delete_in_batches(
             events.filter(duplicate_of__isnull=True), batch_size

@@ -15,6 +15,7 @@ from submissions.models import (
     WebhookEvent,
 )
 from submissions.services.storage import storage_for
+from submissions.services.tallies import tally_event_mark
 
 
 def _finish_fields(
@@ -105,6 +106,7 @@ def webhook_event_finish(
         error_detail=error_detail,
         traceback=traceback,
     )
+    tally_event_mark(event)
     with transaction.atomic():
         if not _event_update_unless_erased(event.pk, fields):
             fields = _without_personal(fields)
@@ -147,6 +149,7 @@ def handler_run_record(
         response_body=response_body,
         duration_ms=duration_ms,
     )
+    tally_event_mark(event)  # a replay's, a follow-up's: a day already counted
     if not storage_for().run_insert(event=event, run=run, fields=fields):
         # Erased meanwhile (or gone): its status, and a run without content.
         fields = _without_personal(fields)

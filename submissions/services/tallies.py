@@ -1,0 +1,424 @@
+"""Keeping the tallies: per-day counts of submissions and deliveries, and each form's questions.
+
+At ten million events the forms list, a form's columns and the overview's
+charts read every row of every month: seconds each. The tallies hold what
+they need per day (``tally_models``), so a page reads a few thousand tally
+rows and only the rows the tallies do not cover yet
+(``selectors.tallies``). Nothing depends on them being up to date: a page
+is exact without them, only slower.
+
+How they stay exact:
+
+- **New rows by id.** ``TallyState`` says up to which submission and event
+  id everything is tallied; ``tallies_count`` adds the rows after it in
+  batches of ``TALLY_BATCH`` ids, each batch one transaction, taking only
+  rows older than ``TALLY_LAG`` (so no row with a smaller id is still
+  uncommitted: every write path here commits in milliseconds). A row
+  stored late, dated in the past (a re-read delivery, ``seed_events``),
+  has a new id, so it is still found.
+- **Changed rows by day.** A change to rows already tallied (an erasure, a
+  purge, a retention policy, a re-read, a replay's new status, an admin's
+  delete) marks their days (``TallyDay``) before it is made; a marked day
+  is read from its rows until ``tallies_count`` recounts it.
+- **Days in one time zone.** The site's (``TIME_ZONE``) when they were
+  counted; after a change of it the tallies are not read, and the next
+  ``tallies_count`` starts them again.
+
+A question's first and last place only ever grow: one whose answers were
+all deleted keeps its (empty) column in the form's table until
+``tallies --rebuild``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from submissions.models import (
+    DeliveryDayTally,
+    FormAnswer,
+    FormDayTally,
+    FormSubmission,
+    QuestionTally,
+    TallyDay,
+    TallyState,
+    WebhookEvent,
+)
+from submissions.moments import site_day as day_of
+from submissions.moments import site_day_bounds as day_bounds
+
+#: Rows are tallied once they are this old: no write path holds an id uncommitted this long.
+TALLY_LAG = timedelta(minutes=10)
+#: A change to a row older than this marks its day (tallied rows are all older).
+TALLY_SETTLED = TALLY_LAG / 2
+#: Ids read per batch (one transaction each) when adding new rows.
+TALLY_BATCH = 100_000
+
+
+def time_zone_name() -> str:
+    return timezone.get_current_timezone_name()
+
+
+# Marking: called by every path that changes rows already tallied.
+
+
+def tally_days_mark(days: Iterable[date], *, using: str = "default") -> int:
+    """Mark ``days`` as changed: they are read from their rows until recounted."""
+    now = timezone.now()
+    marks = [TallyDay(day=day, marked_at=now) for day in set(days)]
+    if marks:
+        TallyDay.objects.using(using).bulk_create(
+            marks,
+            update_conflicts=True,
+            unique_fields=["day"],
+            update_fields=["marked_at"],
+        )
+    return len(marks)
+
+
+def tally_moments_mark(moments: Iterable[datetime], *, using: str = "default") -> int:
+    """Mark the days of ``moments`` (times of rows about to change)."""
+    return tally_days_mark({day_of(moment) for moment in moments}, using=using)
+
+
+def tally_event_mark(event: WebhookEvent) -> None:
+    """Mark ``event``'s day if it may be tallied (a status set long after it came)."""
+    if timezone.now() - event.received_at >= TALLY_SETTLED:
+        tally_moments_mark([event.received_at], using=event._state.db or "default")
+
+
+def tally_submissions_mark(submissions: Any) -> int:
+    """Mark the days of a queryset of submissions about to change or go."""
+    moments = submissions.order_by().values_list("submitted_at", flat=True)
+    return tally_moments_mark(moments.iterator(), using=submissions.db)
+
+
+def tally_span_mark(
+    lower: datetime | None, upper: datetime, *, using: str = "default"
+) -> int:
+    """Mark every day from ``lower``'s to ``upper``'s (rows between them are going).
+
+    ``lower`` None: nothing is going, nothing is marked.
+    """
+    if lower is None:
+        return 0
+    first, last = day_of(lower), day_of(upper)
+    return tally_days_mark(
+        (first + timedelta(days=n) for n in range((last - first).days + 1)),
+        using=using,
+    )
+
+
+# Counting: the task and ``manage.py tallies``.
+
+
+@dataclass(slots=True)
+class TallyReport:
+    submissions: int = 0
+    events: int = 0
+    days_recounted: int = 0
+    started_again: bool = False
+
+
+def _state_locked(using: str) -> TallyState:
+    TallyState.objects.using(using).get_or_create(pk=1)
+    return TallyState.objects.using(using).select_for_update().get(pk=1)
+
+
+def tallies_rebuild(*, using: str = "default") -> None:
+    """Forget every tally: the next ``tallies_count`` starts from the first row."""
+    with transaction.atomic(using=using):
+        state = _state_locked(using)
+        for model in (FormDayTally, DeliveryDayTally, QuestionTally, TallyDay):
+            model.objects.using(using).all().delete()
+        state.submissions_up_to = state.events_up_to = 0
+        state.time_zone = time_zone_name()
+        state.counted_at = None
+        state.save(using=using)
+
+
+def tallies_count(
+    *, now: datetime | None = None, using: str = "default", batch: int = TALLY_BATCH
+) -> TallyReport:
+    """Add the rows older than ``TALLY_LAG`` not tallied yet; recount the marked days."""
+    now = now or timezone.now()
+    horizon = now - TALLY_LAG
+    report = TallyReport()
+    with transaction.atomic(using=using):
+        state = _state_locked(using)
+        started_again = state.time_zone != time_zone_name()
+    if started_again:
+        tallies_rebuild(using=using)
+        report.started_again = True
+    for model, field in (
+        (FormSubmission, "submissions_up_to"),
+        (WebhookEvent, "events_up_to"),
+    ):
+        newest = (
+            model.objects.using(using)
+            .filter(received_at__lt=horizon)
+            .order_by("-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        while newest is not None:
+            with transaction.atomic(using=using):
+                state = _state_locked(using)
+                lower = getattr(state, field)
+                if lower >= newest:
+                    break
+                upper = min(lower + batch, newest)
+                ids = Q(pk__gt=lower, pk__lte=upper)
+                if model is FormSubmission:
+                    report.submissions += _submissions_add(ids, using=using)
+                else:
+                    report.events += _events_add(ids, using=using)
+                setattr(state, field, upper)
+                state.counted_at = now
+                state.save(using=using)
+    for day, marked_at in list(
+        TallyDay.objects.using(using).order_by("day").values_list("day", "marked_at")
+    ):
+        with transaction.atomic(using=using):
+            state = _state_locked(using)
+            _day_recount(day, state, using=using)
+            TallyDay.objects.using(using).filter(
+                day=day, marked_at__lte=marked_at
+            ).delete()
+        report.days_recounted += 1
+    return report
+
+
+def _form_days(submissions: Any) -> list[dict[str, Any]]:
+    tz = timezone.get_current_timezone()
+    return list(
+        submissions.annotate(day=TruncDate("submitted_at", tzinfo=tz))
+        .order_by()
+        .values("bot_id", "handler_name", "day")
+        .annotate(n=Count("*"), last_at=Max("submitted_at"), last_id=Max("id"))
+    )
+
+
+def _submissions_add(ids: Q, *, using: str) -> int:
+    """Add the submissions ``ids`` selects to the day tallies and the questions."""
+    found = _form_days(FormSubmission.objects.using(using).filter(ids))
+    if not found:
+        return 0
+    tallies = FormDayTally.objects.using(using)
+    known = {
+        (t.bot_id, t.handler_name, t.day): t
+        for t in tallies.filter(day__in={row["day"] for row in found})
+    }
+    changed = []
+    for row in found:
+        tally = known.get((row["bot_id"], row["handler_name"], row["day"]))
+        if tally is None:
+            tally = FormDayTally(
+                bot_id=row["bot_id"],
+                handler_name=row["handler_name"],
+                day=row["day"],
+                submissions=0,
+                last_at=row["last_at"],
+                last_id=row["last_id"],
+            )
+        tally.submissions += row["n"]
+        if (row["last_at"], row["last_id"]) > (tally.last_at, tally.last_id):
+            tally.last_at, tally.last_id = row["last_at"], row["last_id"]
+        changed.append(tally)
+    tallies.bulk_create(
+        changed,
+        update_conflicts=True,
+        unique_fields=["bot", "handler_name", "day"],
+        update_fields=["submissions", "last_at", "last_id"],
+    )
+    _questions_merge(
+        FormAnswer.objects.using(using).filter(
+            submission__in=FormSubmission.objects.using(using).filter(ids).values("pk")
+        ),
+        using=using,
+    )
+    return sum(row["n"] for row in found)
+
+
+def _events_add(ids: Q, *, using: str) -> int:
+    tz = timezone.get_current_timezone()
+    found = list(
+        WebhookEvent.objects.using(using)
+        .filter(ids)
+        .annotate(day=TruncDate("received_at", tzinfo=tz))
+        .order_by()
+        .values_list("day", "status")
+        .annotate(n=Count("*"))
+    )
+    if not found:
+        return 0
+    tallies = DeliveryDayTally.objects.using(using)
+    known = {
+        (t.day, t.status): t
+        for t in tallies.filter(day__in={day for day, _, _ in found})
+    }
+    changed = []
+    for day, status, n in found:
+        tally = known.get((day, status)) or DeliveryDayTally(
+            day=day, status=status, deliveries=0
+        )
+        tally.deliveries += n
+        changed.append(tally)
+    tallies.bulk_create(
+        changed,
+        update_conflicts=True,
+        unique_fields=["day", "status"],
+        update_fields=["deliveries"],
+    )
+    return sum(n for _, _, n in found)
+
+
+def _questions_merge(answers: Any, *, using: str) -> None:
+    """Widen each form's questions to the places of ``answers`` (never narrows)."""
+    first: dict[tuple[int, str, str], tuple[Any, ...]] = {}
+    last: dict[tuple[int, str, str], tuple[Any, ...]] = {}
+    rows = answers.order_by().values_list(
+        "submission__bot_id",
+        "submission__handler_name",
+        "key",
+        "submission__submitted_at",
+        "submission_id",
+        "position",
+        "label",
+        "input_type",
+    )
+    for (
+        bot_id,
+        handler_name,
+        key,
+        at,
+        submission_id,
+        position,
+        label,
+        kind,
+    ) in rows.iterator(chunk_size=5000):
+        question = (bot_id, handler_name, key)
+        place = (at, submission_id, position)
+        if question not in first or place < first[question]:
+            first[question] = place
+        if question not in last or place > last[question][:3]:
+            last[question] = (*place, label, kind)
+    if not first:
+        return
+    tallies = QuestionTally.objects.using(using)
+    known = {
+        (q.bot_id, q.handler_name, q.key): q
+        for q in tallies.filter(
+            bot_id__in={bot_id for bot_id, _, _ in first},
+            handler_name__in={name for _, name, _ in first},
+            key__in={key for _, _, key in first},
+        )
+    }
+    changed = []
+    for question, place in first.items():
+        tally = known.get(question)
+        latest = last[question]
+        if tally is None:
+            tally = QuestionTally(
+                bot_id=question[0],
+                handler_name=question[1],
+                key=question[2],
+                first_at=place[0],
+                first_id=place[1],
+                first_position=place[2],
+                last_at=latest[0],
+                last_id=latest[1],
+                last_position=latest[2],
+                label=latest[3],
+                input_type=latest[4],
+            )
+        else:
+            if place < (tally.first_at, tally.first_id, tally.first_position):
+                tally.first_at, tally.first_id, tally.first_position = place
+            if latest[:3] >= (tally.last_at, tally.last_id, tally.last_position):
+                (
+                    tally.last_at,
+                    tally.last_id,
+                    tally.last_position,
+                    tally.label,
+                    tally.input_type,
+                ) = latest
+        changed.append(tally)
+    tallies.bulk_create(
+        changed,
+        update_conflicts=True,
+        unique_fields=["bot", "handler_name", "key"],
+        update_fields=[
+            "first_at",
+            "first_id",
+            "first_position",
+            "last_at",
+            "last_id",
+            "last_position",
+            "label",
+            "input_type",
+        ],
+    )
+
+
+def _day_recount(day: date, state: TallyState, *, using: str) -> None:
+    """Count ``day`` again from its rows (those up to the state's ids)."""
+    start, end = day_bounds(day)
+    FormDayTally.objects.using(using).filter(day=day).delete()
+    DeliveryDayTally.objects.using(using).filter(day=day).delete()
+    submissions = FormSubmission.objects.using(using).filter(
+        submitted_at__gte=start,
+        submitted_at__lt=end,
+        pk__lte=state.submissions_up_to,
+    )
+    if state.submissions_up_to:
+        FormDayTally.objects.using(using).bulk_create(
+            FormDayTally(
+                bot_id=row["bot_id"],
+                handler_name=row["handler_name"],
+                day=row["day"],
+                submissions=row["n"],
+                last_at=row["last_at"],
+                last_id=row["last_id"],
+            )
+            for row in _form_days(submissions)
+            if row["day"] == day
+        )
+        _questions_merge(
+            FormAnswer.objects.using(using).filter(
+                submission__in=submissions.values("pk")
+            ),
+            using=using,
+        )
+    if state.events_up_to:
+        DeliveryDayTally.objects.using(using).bulk_create(
+            DeliveryDayTally(day=day, status=status, deliveries=n)
+            for status, n in WebhookEvent.objects.using(using)
+            .filter(
+                received_at__gte=start, received_at__lt=end, pk__lte=state.events_up_to
+            )
+            .order_by()
+            .values_list("status")
+            .annotate(n=Count("*"))
+        )
+
+
+__all__ = [
+    "TALLY_BATCH",
+    "TALLY_LAG",
+    "TallyReport",
+    "tallies_count",
+    "tallies_rebuild",
+    "tally_days_mark",
+    "tally_event_mark",
+    "tally_moments_mark",
+    "tally_span_mark",
+    "tally_submissions_mark",
+]
