@@ -67,6 +67,8 @@ def test_the_units_verify(tmp_path):
         "webhooks-purge.timer",
         "webhooks-alert-digest.service",
         "webhooks-alert-digest.timer",
+        "webhooks-tallies.service",
+        "webhooks-tallies.timer",
     }
     for unit in units:
         text = (
@@ -98,6 +100,7 @@ def test_the_units_run_the_documented_commands():
     assert "db_worker --no-reload" in (units / "webhooks-worker.service").read_text()
     purge = (units / "webhooks-purge.service").read_text()
     assert "purge_events --policies" in purge
+    assert "tallies --count" in (units / "webhooks-tallies.service").read_text()
     assert "send_alert_digest" in (units / "webhooks-alert-digest.service").read_text()
 
 
