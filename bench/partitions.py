@@ -335,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         now = datetime.fromisoformat(results["filled_up_to"])  # the same rows
         results.pop("taken_at", None)
         results.pop("machine", None)
+        manage(database_url(PARTITIONED), "migrate")  # what came since (no rows moved)
     commands = [
         *results.get("commands", []),
         "bench/partitions.py " + " ".join(argv or sys.argv[1:]),

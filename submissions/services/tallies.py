@@ -238,12 +238,7 @@ def _submissions_add(ids: Q, *, using: str) -> int:
         unique_fields=["bot", "handler_name", "day"],
         update_fields=["submissions", "last_at", "last_id"],
     )
-    _questions_merge(
-        FormAnswer.objects.using(using).filter(
-            submission__in=FormSubmission.objects.using(using).filter(ids).values("pk")
-        ),
-        using=using,
-    )
+    _questions_merge(FormSubmission.objects.using(using).filter(ids), using=using)
     return sum(row["n"] for row in found)
 
 
@@ -280,32 +275,41 @@ def _events_add(ids: Q, *, using: str) -> int:
     return sum(n for _, _, n in found)
 
 
-def _questions_merge(answers: Any, *, using: str) -> None:
-    """Widen each form's questions to the places of ``answers`` (never narrows)."""
+def _questions_merge(submissions: Any, *, using: str) -> None:
+    """Widen each form's questions to the places of ``submissions``' answers (never narrows).
+
+    Two queries: the submissions, then their answers by one range of
+    submission ids (bounded by their months, so PostgreSQL reads only
+    those partitions); a neighbour's answers read with the range are skipped.
+    """
+    forms: dict[int, tuple[int, str, datetime]] = {}
+    received: list[datetime] = []
+    for pk, bot_id, handler_name, at, received_at in submissions.order_by().values_list(
+        "pk", "bot_id", "handler_name", "submitted_at", "received_at"
+    ):
+        forms[pk] = (bot_id, handler_name, at)
+        received.append(received_at)
+    if not forms:
+        return
     first: dict[tuple[int, str, str], tuple[Any, ...]] = {}
     last: dict[tuple[int, str, str], tuple[Any, ...]] = {}
-    rows = answers.order_by().values_list(
-        "submission__bot_id",
-        "submission__handler_name",
-        "key",
-        "submission__submitted_at",
-        "submission_id",
-        "position",
-        "label",
-        "input_type",
+    rows = (
+        FormAnswer.objects.using(using)
+        .filter(
+            submission_id__gte=min(forms),
+            submission_id__lte=max(forms),
+            received_at__gte=min(received),
+            received_at__lte=max(received),
+        )
+        .order_by()
+        .values_list("submission_id", "key", "position", "label", "input_type")
     )
-    for (
-        bot_id,
-        handler_name,
-        key,
-        at,
-        submission_id,
-        position,
-        label,
-        kind,
-    ) in rows.iterator(chunk_size=5000):
-        question = (bot_id, handler_name, key)
-        place = (at, submission_id, position)
+    for submission_id, key, position, label, kind in rows.iterator(chunk_size=10000):
+        form = forms.get(submission_id)
+        if form is None:
+            continue
+        question = (form[0], form[1], key)
+        place = (form[2], submission_id, position)
         if question not in first or place < first[question]:
             first[question] = place
         if question not in last or place > last[question][:3]:
@@ -391,12 +395,7 @@ def _day_recount(day: date, state: TallyState, *, using: str) -> None:
             for row in _form_days(submissions)
             if row["day"] == day
         )
-        _questions_merge(
-            FormAnswer.objects.using(using).filter(
-                submission__in=submissions.values("pk")
-            ),
-            using=using,
-        )
+        _questions_merge(submissions, using=using)
     if state.events_up_to:
         DeliveryDayTally.objects.using(using).bulk_create(
             DeliveryDayTally(day=day, status=status, deliveries=n)
