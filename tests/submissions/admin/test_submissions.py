@@ -392,6 +392,7 @@ class TestCommonWordSearch:
         self, monkeypatch, admin_client, bot
     ):
         monkeypatch.setattr(search, "table_row_estimate", lambda **kwargs: 10)
+        monkeypatch.setattr(search, "common_threshold", lambda submissions: 3)
         made = bulk_submissions(
             6,
             bot=bot,
@@ -409,7 +410,14 @@ class TestCommonWordSearch:
         # The walk only on PostgreSQL, where OFFSET 0 steers the planner.
         assert uses_walk == (connection.vendor == "postgresql")
         if uses_walk:
-            assert any("OFFSET 0" in sql.upper() for sql in page)
+            walk = next(sql for sql in page if "OFFSET 0" in sql.upper())
+            # Each probe names the submission's month: one partition's index.
+            assert '."received_at" = ("submissions_formsubmission"."received_at")' in walk
+
+    def test_common_is_where_walking_and_collecting_cost_the_same(self):
+        assert search.common_threshold(10_000_000) == 31_622
+        assert search.common_threshold(1_000_000) == 10_000
+        assert search.common_threshold(0) == 1
 
     def test_a_rare_word_collects_its_matches(self, monkeypatch, admin_client, bot):
         monkeypatch.setattr(search, "table_row_estimate", lambda **kwargs: 1_000_000)
