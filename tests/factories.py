@@ -2,7 +2,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import factory
@@ -12,12 +12,17 @@ from django.utils import timezone
 from api.models import ApiToken
 from submissions.models import (
     Bot,
+    DeliveryDayTally,
     ErasureLog,
     FormAnswer,
+    FormDayTally,
     FormSubmission,
     HandlerRun,
+    QuestionTally,
     ReplayJob,
     RetentionPolicy,
+    TallyDay,
+    TallyState,
     WebhookEvent,
 )
 from submissions.values import value_as_text
@@ -136,6 +141,64 @@ class ReplayJobFactory(factory.django.DjangoModelFactory):
     estimate = 10
     max_event_id = 10
     source = "command"
+
+
+class TallyStateFactory(factory.django.DjangoModelFactory):
+    """The tallies' one state row (primary key 1), in the site's time zone."""
+
+    class Meta:
+        model = TallyState
+        django_get_or_create = ("id",)
+
+    id = 1
+    time_zone = factory.LazyFunction(timezone.get_current_timezone_name)
+
+
+class FormDayTallyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FormDayTally
+
+    bot = factory.SubFactory(BotFactory)
+    handler_name = "save-form"
+    day = factory.Sequence(lambda n: date(2026, 1, 1) + timedelta(days=n))
+    submissions = 3
+    last_at = factory.LazyAttribute(
+        lambda o: timezone.make_aware(datetime.combine(o.day, time(12)))
+    )
+    last_id = 1
+
+
+class DeliveryDayTallyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DeliveryDayTally
+
+    day = factory.Sequence(lambda n: date(2026, 1, 1) + timedelta(days=n))
+    status = WebhookEvent.Status.PROCESSED
+    deliveries = 3
+
+
+class QuestionTallyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = QuestionTally
+
+    bot = factory.SubFactory(BotFactory)
+    handler_name = "save-form"
+    key = factory.Sequence(lambda n: f"q{n}")
+    first_at = factory.LazyFunction(timezone.now)
+    first_id = 1
+    first_position = 0
+    last_at = factory.SelfAttribute("first_at")
+    last_id = 1
+    last_position = 0
+    label = "Question"
+
+
+class TallyDayFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TallyDay
+
+    day = factory.Sequence(lambda n: date(2026, 1, 1) + timedelta(days=n))
+    marked_at = factory.LazyFunction(timezone.now)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
