@@ -46,10 +46,15 @@ def webhook_events_purge(
                 at=Min("submitted_at")
             )["at"]
         )
-    tally_span_mark(min(filter(None, oldest), default=None), before)
-    return storage_for().events_purge(
+    # Marked before (the pages read those days' rows meanwhile) and after (a
+    # tallies run during the batches may have counted some rows still there).
+    oldest = min(filter(None, oldest), default=None)
+    tally_span_mark(oldest, before)
+    report = storage_for().events_purge(
         before=before, include_submissions=include_submissions, batch_size=batch_size
     )
+    tally_span_mark(oldest, before)
+    return report
 
 
 def _delete_in_batches(queryset: Any, batch_size: int) -> int:
@@ -80,23 +85,22 @@ def retention_apply(
                 RetentionResult(policy, before, submissions.count(), events.count())
             )
             continue
-        tally_span_mark(
-            min(
-                filter(
-                    None,
-                    [
-                        submissions.aggregate(at=Min("submitted_at"))["at"],
-                        events.aggregate(at=Min("received_at"))["at"],
-                    ],
-                ),
-                default=None,
+        oldest = min(
+            filter(
+                None,
+                [
+                    submissions.aggregate(at=Min("submitted_at"))["at"],
+                    events.aggregate(at=Min("received_at"))["at"],
+                ],
             ),
-            before,
+            default=None,
         )
+        tally_span_mark(oldest, before)  # before and after, as in a purge
         deleted_submissions = _delete_in_batches(submissions, batch_size)
         deleted_events = _delete_in_batches(
             events.filter(duplicate_of__isnull=True), batch_size
         ) + _delete_in_batches(events, batch_size)
+        tally_span_mark(oldest, before)
         results.append(
             RetentionResult(policy, before, deleted_submissions, deleted_events)
         )

@@ -110,6 +110,7 @@ def webhook_event_finish(
     with transaction.atomic():
         if not _event_update_unless_erased(event.pk, fields):
             fields = _without_personal(fields)
+    tally_event_mark(event)
     for name, value in fields.items():
         setattr(event, name, value)
 
@@ -149,7 +150,10 @@ def handler_run_record(
         response_body=response_body,
         duration_ms=duration_ms,
     )
-    tally_event_mark(event)  # a replay's, a follow-up's: a day already counted
+    # A replay's, a follow-up's status on a day already counted: marked
+    # before (read live meanwhile) and after (a recount in between saw the
+    # old status).
+    tally_event_mark(event)
     if not storage_for().run_insert(event=event, run=run, fields=fields):
         # Erased meanwhile (or gone): its status, and a run without content.
         fields = _without_personal(fields)
@@ -157,6 +161,7 @@ def handler_run_record(
         with transaction.atomic():
             WebhookEvent.objects.filter(pk=event.pk).update(**fields)
             run.save(force_insert=True)
+    tally_event_mark(event)
     for name, value in fields.items():
         setattr(event, name, value)
     return run
