@@ -14,6 +14,11 @@ On PostgreSQL's partitioned tables the body also says how many months lie
 ahead (``partitions.months_ahead``) and warns below two: the daily
 ``partitions --ensure`` has not run. A warning only: the process still
 serves, and a delivery past every month is still stored (in ``_after``).
+
+Once the console's tallies have been counted the body says when
+(``"tallies": {"counted_at": ..., "marked_days": n}``) and warns when that
+is more than ``TALLIES_STALE`` ago: the scheduled ``tallies --count`` has
+stopped (the console stays exact, only slower).
 """
 
 from __future__ import annotations
@@ -92,6 +97,38 @@ def partitions_state() -> dict[str, object]:
     return {"partitions": state}
 
 
+#: Tallies counted longer ago than this: their schedule has stopped.
+TALLIES_STALE = timedelta(hours=1)
+
+
+def tallies_state() -> dict[str, object]:
+    """``{"tallies": {"counted_at": ..., "marked_days": n[, "warning": ...]}}``, or
+    nothing before the first count."""
+    from submissions.models import TallyDay, TallyState
+
+    try:
+        counted_at = (
+            TallyState.objects.filter(pk=1).values_list("counted_at", flat=True).first()
+        )
+        if counted_at is None:
+            return {}
+        marked = TallyDay.objects.count()
+    except Error:
+        logger.warning("readyz: could not read the tallies", exc_info=True)
+        return {}
+    state: dict[str, object] = {
+        "counted_at": counted_at.isoformat(),
+        "marked_days": marked,
+    }
+    if timezone.now() - counted_at > TALLIES_STALE:
+        state["warning"] = (
+            f"The console's tallies were last counted at {counted_at:%Y-%m-%d %H:%M} "
+            "UTC: run `manage.py tallies --count` (every few minutes)."
+        )
+        logger.warning("readyz: %s", state["warning"])
+    return {"tallies": state}
+
+
 def readiness_response(request: HttpRequest) -> HttpResponse:
     if (refusal := read_only_refusal(request)) is not None:
         return refusal
@@ -109,6 +146,7 @@ def readiness_response(request: HttpRequest) -> HttpResponse:
         ready = bool(state["queue"]) and state["worker"] is not False
     if migrated:
         body.update(partitions_state())
+        body.update(tallies_state())
     body = {"status": "ready" if ready else "unavailable", **body}
     response = JsonResponse(body, status=200 if ready else 503)
     response["Cache-Control"] = "no-store"

@@ -181,7 +181,6 @@ def tallies_count(
                 else:
                     report.events += _events_add(ids, using=using)
                 setattr(state, field, upper)
-                state.counted_at = now
                 state.save(using=using)
     for day, marked_at in list(
         TallyDay.objects.using(using).order_by("day").values_list("day", "marked_at")
@@ -193,6 +192,7 @@ def tallies_count(
                 day=day, marked_at__lte=marked_at
             ).delete()
         report.days_recounted += 1
+    TallyState.objects.using(using).filter(pk=1).update(counted_at=now)
     return report
 
 

@@ -128,12 +128,15 @@ def test_rows_newer_than_the_tallies_are_counted_from_the_rows(bot, forms):
 
 def test_small_batches_add_up_to_the_same_tallies(bot, forms):
     tallies_count(now=timezone.now() + LATER, batch=4)
-    batched = sorted(FormDayTally.objects.values_list("handler_name", "day", "submissions"))
+    batched = sorted(
+        FormDayTally.objects.values_list("handler_name", "day", "submissions")
+    )
     tallies_rebuild()
     count()
-    assert sorted(
-        FormDayTally.objects.values_list("handler_name", "day", "submissions")
-    ) == batched
+    assert (
+        sorted(FormDayTally.objects.values_list("handler_name", "day", "submissions"))
+        == batched
+    )
 
 
 def test_an_erasure_is_seen_at_once_and_counted_at_the_next_run(bot, forms):
@@ -227,3 +230,18 @@ def test_an_admin_delete_marks_the_day(admin_client, bot, forms):
     assert TallyDay.objects.filter(day=timezone.localtime(gone.submitted_at).date())
     now = timezone.now()
     assert {row[0]: row[1] for row in summaries(now)[1]}["contact"] == 23
+
+
+def test_readiness_says_when_the_tallies_were_counted_and_warns_when_long_ago(
+    client, forms
+):
+    assert "tallies" not in client.get("/readyz").json()  # never counted
+    tallies_count()
+    body = client.get("/readyz").json()
+    assert body["status"] == "ready"
+    assert body["tallies"]["marked_days"] == 0
+    assert "warning" not in body["tallies"]
+    TallyState.objects.update(counted_at=timezone.now() - timedelta(hours=2))
+    body = client.get("/readyz").json()
+    assert body["status"] == "ready"  # a warning only: the pages stay exact
+    assert "tallies --count" in body["tallies"]["warning"]

@@ -412,7 +412,9 @@ class TestCommonWordSearch:
         if uses_walk:
             walk = next(sql for sql in page if "OFFSET 0" in sql.upper())
             # Each probe names the submission's month: one partition's index.
-            assert '."received_at" = ("submissions_formsubmission"."received_at")' in walk
+            assert (
+                '."received_at" = ("submissions_formsubmission"."received_at")' in walk
+            )
 
     def test_common_is_where_walking_and_collecting_cost_the_same(self):
         assert search.common_threshold(10_000_000) == 31_622
