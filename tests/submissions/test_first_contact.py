@@ -204,3 +204,30 @@ def test_an_unparsed_delivery_naming_the_person_is_erased(deliver):
     assert event.erased_at is not None
     assert bytes(event.raw_body) == b""
     assert event.payload is None
+
+
+def test_a_reparse_of_a_tallied_delivery_shows_in_the_console_at_once(deliver, bot):
+
+    from django.utils import timezone
+
+    from submissions.models import TallyDay
+    from submissions.selectors.exports import form_columns
+    from submissions.services.tallies import TALLY_LAG, tallies_count
+
+    deliver(
+        {
+            "handler": "save-form",
+            "id": "d-4",
+            "formValues": [{"key": "k", "value": 1, "title": "Q"}],
+        }
+    )
+    tallies_count(now=timezone.now() + TALLY_LAG * 2)
+    assert [c.key for c in form_columns(bot=bot, handler_name="save-form")] == ["k"]
+    bot.wire_mapping = {"answers": {"at": "/formValues", "key": "/title"}}
+    bot.save()
+    (result,) = webhook_events_reparse(bot=bot, by="test")
+    assert result.change == "replaced", result
+    assert TallyDay.objects.exists()  # its day is read from its rows
+    assert "Q" in [c.key for c in form_columns(bot=bot, handler_name="save-form")]
+    assert tallies_count(now=timezone.now() + TALLY_LAG * 2).days_recounted == 1
+    assert "Q" in [c.key for c in form_columns(bot=bot, handler_name="save-form")]
