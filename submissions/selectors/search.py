@@ -84,7 +84,8 @@ def submission_search(
     answers = FormAnswer.objects.filter(value_text__icontains=term)
     if hide_sensitive:
         answers = answers.exclude(sensitive_answer_q())
-    if _is_common(answers):
+    plan = _plan(answers)
+    if plan is COMMON:
         return submissions.filter(
             exact
             | ProbeEachRow(
@@ -93,24 +94,38 @@ def submission_search(
                 )
             )
         )
+    if plan is not None:  # every match, read once: not again by count and page
+        return submissions.filter(exact | Q(pk__in=plan))
     matching = FormSubmission.objects.filter(exact).order_by().values("pk")
     matching = matching.union(answers.order_by().values("submission_id"))
     return submissions.filter(pk__in=matching)
 
 
-def _is_common(answers: QuerySet[FormAnswer]) -> bool:
-    """Whether ``answers`` holds at least ``common_threshold`` matches.
+class _Common:
+    """``_plan``'s answer for a term to walk for."""
 
-    One query reading at most that many matches (through the trigram index);
-    only on PostgreSQL, where the walk is planned as meant.
+
+COMMON = _Common()
+
+
+def _plan(answers: QuerySet[FormAnswer]) -> list[int] | _Common | None:
+    """``COMMON`` when ``answers`` holds at least ``common_threshold`` matches;
+    otherwise the ids of the submissions they belong to (every match).
+
+    One query reading at most that many matches (through the trigram index),
+    so a rare term's matches are read once, not by the count and again by
+    the page (at ten million the trigram scan is most of the time). Only on
+    PostgreSQL, where the walk is planned as meant; None elsewhere (the
+    ``UNION`` subquery).
     """
     if not reads_for(answers.db or "default").plans_trigram_walks:
-        return False
+        return None
     estimate = table_row_estimate(model=FormSubmission, using=answers.db)
     if not estimate:
-        return False
+        return None
     enough = common_threshold(estimate)
-    return answers.order_by()[:enough].count() >= enough
+    found = list(answers.order_by().values_list("submission_id", flat=True)[:enough])
+    return COMMON if len(found) >= enough else sorted(set(found))
 
 
 def table_row_estimate(*, model: type[Model], using: str = "default") -> int | None:
