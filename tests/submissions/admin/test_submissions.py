@@ -416,6 +416,30 @@ class TestCommonWordSearch:
                 '."received_at" = ("submissions_formsubmission"."received_at")' in walk
             )
 
+    def test_a_word_in_many_of_the_newest_is_walked_for_without_counting_matches(
+        self, monkeypatch, admin_client, bot
+    ):
+        monkeypatch.setattr(search, "table_row_estimate", lambda **kwargs: 10)
+        monkeypatch.setattr(search, "COMMON_SAMPLE", 4)
+        counted = []
+        monkeypatch.setattr(search, "common_threshold", counted.append)
+        made = bulk_submissions(
+            6,
+            bot=bot,
+            answers=lambda i: {"note": "an invoice" if i % 2 else "a receipt"},
+        )
+
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(SUBMISSIONS, {"q": "invoice"})
+
+        found = {s.pk for s in response.context["cl"].result_list}
+        assert found == {made[1].pk, made[3].pk, made[5].pk}
+        # On PostgreSQL two of the newest four match: walked for at once,
+        # its matches never counted up to the threshold.
+        assert counted == []
+        walked = any("OFFSET 0" in q["sql"].upper() for q in queries)
+        assert walked == (connection.vendor == "postgresql")
+
     def test_common_is_where_walking_and_collecting_cost_the_same(self):
         assert search.common_threshold(10_000_000) == 31_622
         assert search.common_threshold(1_000_000) == 10_000
