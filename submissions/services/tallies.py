@@ -155,8 +155,9 @@ def tallies_count(
         state = _state_locked(using)
         started_again = state.time_zone != time_zone_name()
     if started_again:
+        # A first run (no time zone yet) only starts; a change is reported.
+        report.started_again = bool(state.time_zone)
         tallies_rebuild(using=using)
-        report.started_again = True
     for model, field in (
         (FormSubmission, "submissions_up_to"),
         (WebhookEvent, "events_up_to"),

@@ -82,6 +82,7 @@ def test_counting_keeps_every_page_as_it_was_and_then_reads_the_tallies(bot, for
     report = count()
 
     assert (report.submissions, report.events) == (29, 29)
+    assert not report.started_again  # the first run: nothing to start again
     state = TallyState.objects.get()
     assert state.submissions_up_to == max(s.pk for s in forms)
     assert FormDayTally.objects.filter(handler_name="contact").count() >= 12
