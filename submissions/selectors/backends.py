@@ -49,7 +49,7 @@ class QuestionPlaces:
 
     def widened(self, other: QuestionPlaces) -> QuestionPlaces:
         """The earliest first place and the latest last place (with its wording)."""
-        latest = other if other.last > self.last else self
+        latest = other if other.last >= self.last else self  # the rows' over the tally
         return QuestionPlaces(
             first=min(self.first, other.first),
             last=latest.last,
@@ -331,11 +331,23 @@ class PostgresReads(Reads):
 
     def row_estimate(self, model: type[Model]) -> int | None:
         """``pg_class.reltuples``, kept by autovacuum and ANALYZE (``COUNT(*)``
-        reads the whole table)."""
+        reads the whole table).
+
+        A partitioned table's own figure is kept by a manual ``ANALYZE`` only
+        (autovacuum analyses its partitions, never the parent): its estimate
+        is the sum of its partitions' that have one.
+        """
         connection = connections[self.using]
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                """
+                SELECT CASE WHEN c.relkind = 'p' THEN (
+                    SELECT sum(p.reltuples) FILTER (WHERE p.reltuples >= 0)
+                    FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
+                    WHERE i.inhparent = c.oid
+                ) ELSE c.reltuples END::bigint
+                FROM pg_class c WHERE c.oid = to_regclass(%s)
+                """,
                 [connection.ops.quote_name(model._meta.db_table)],
             )
             row = cursor.fetchone()

@@ -230,8 +230,9 @@ def _submissions_add(ids: Q, *, using: str) -> int:
                 last_id=row["last_id"],
             )
         tally.submissions += row["n"]
-        if (row["last_at"], row["last_id"]) > (tally.last_at, tally.last_id):
-            tally.last_at, tally.last_id = row["last_at"], row["last_id"]
+        # Each the greatest of its own, as the rows' ``Max`` of each gives.
+        tally.last_at = max(tally.last_at, row["last_at"])
+        tally.last_id = max(tally.last_id, row["last_id"])
         changed.append(tally)
     tallies.bulk_create(
         changed,
