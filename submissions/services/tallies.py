@@ -31,12 +31,13 @@ all deleted keeps its (empty) column in the form's table until
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -60,6 +61,8 @@ TALLY_LAG = timedelta(minutes=10)
 TALLY_SETTLED = TALLY_LAG / 2
 #: Ids read per batch (one transaction each) when adding new rows.
 TALLY_BATCH = 100_000
+#: Seconds a run waits for the writers in flight when it noted the newest ids.
+SETTLE_WAIT = 5.0
 
 
 def time_zone_name() -> str:
@@ -162,13 +165,7 @@ def tallies_count(
         (FormSubmission, "submissions_up_to"),
         (WebhookEvent, "events_up_to"),
     ):
-        newest = (
-            model.objects.using(using)
-            .filter(received_at__lt=horizon)
-            .order_by("-pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
+        newest = _newest_settled(model, horizon=horizon, using=using)
         while newest is not None:
             with transaction.atomic(using=using):
                 state = _state_locked(using)
@@ -195,6 +192,62 @@ def tallies_count(
         report.days_recounted += 1
     TallyState.objects.using(using).filter(pk=1).update(counted_at=now)
     return report
+
+
+def _newest_settled(model: Any, *, horizon: datetime, using: str) -> int | None:
+    """The greatest id up to which every row of ``model`` is committed and older
+    than ``horizon``; None when there is none (or the writers did not finish).
+
+    Ids are given out before their rows commit, and a row stored late may be
+    dated in the past (a re-read's submission), so neither the newest id nor
+    the newest old row's id is safe by itself. On PostgreSQL the run notes
+    the newest id and the time, then waits (at most ``SETTLE_WAIT`` seconds,
+    else it counts nothing new this time) until every transaction of this
+    database begun before then that may be writing has ended: every row up
+    to that id is then committed or never will be. (SQLite has one writer
+    at a time: what it has not committed has greater ids.) The
+    cut is then just before the first row up to it that is newer than
+    ``horizon``, so every row counted is older than that.
+    """
+    connection = connections[using]
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT clock_timestamp(), (SELECT max(id) FROM {table})"  # noqa: S608 - a model's table
+            )
+            noted_at, newest = cursor.fetchone()
+            deadline = time.monotonic() + SETTLE_WAIT
+            while newest is not None:
+                # This database's transactions begun before then that may
+                # write (an id, a row not yet committed); not the cluster's.
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND xact_start < %s "
+                    "AND (backend_xid IS NOT NULL OR state = 'active')",
+                    [noted_at],
+                )
+                if cursor.fetchone()[0] == 0:
+                    break
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.05)
+        else:
+            cursor.execute(f"SELECT max(id) FROM {table}")  # noqa: S608 - a model's table
+            (newest,) = cursor.fetchone()
+        if newest is None:
+            return None
+        # The fence (OFFSET 0) reads the few recent rows by time, not every
+        # id from the first until a recent one.
+        fence = "OFFSET 0" if connection.vendor == "postgresql" else "LIMIT -1 OFFSET 0"
+        cursor.execute(
+            f"SELECT min(id) FROM (SELECT id FROM {table} "  # noqa: S608 - a model's table
+            f"WHERE received_at >= %s AND id <= %s {fence}) fresh",
+            [horizon, newest],
+        )
+        (fresh,) = cursor.fetchone()
+    return newest if fresh is None else fresh - 1
 
 
 def _form_days(submissions: Any) -> list[dict[str, Any]]:

@@ -246,3 +246,31 @@ def test_readiness_says_when_the_tallies_were_counted_and_warns_when_long_ago(
     body = client.get("/readyz").json()
     assert body["status"] == "ready"  # a warning only: the pages stay exact
     assert "tallies --count" in body["tallies"]["warning"]
+
+
+def test_a_row_stored_late_but_dated_in_the_past_moves_no_recent_row_into_the_tallies(
+    bot, forms
+):
+    """A re-read's submission has a new id and an old date: the cut still stops
+    before the first recent row, so a recent delivery is not counted while its
+    handler may still change its status."""
+    count()
+    (recent,) = bulk_submissions(
+        1, bot=bot, answers=lambda i: {"name": "R"}, start=timezone.now()
+    )
+    (late,) = bulk_submissions(
+        1,
+        bot=bot,
+        answers=lambda i: {"name": "L"},
+        start=timezone.now() - timedelta(days=2),
+    )
+    assert late.pk > recent.pk
+    tallies_count()  # now: the recent row is younger than the lag
+    state = TallyState.objects.get()
+    assert state.submissions_up_to == recent.pk - 1
+    assert state.events_up_to == recent.event_id - 1
+    now = timezone.now()
+    assert {row[0]: row[1] for row in summaries(now)[1]}["save-form"] == 2
+    count()  # later: both
+    assert TallyState.objects.get().submissions_up_to == late.pk
+    assert {row[0]: row[1] for row in summaries(now)[1]}["save-form"] == 2
