@@ -113,6 +113,9 @@ class TallyDay(models.Model):
 
     day = models.DateField(unique=True)
     marked_at = models.DateTimeField()
+    #: One more at each mark, counted by the database: a recount removes the
+    #: mark only if none came since it read it (clocks can disagree).
+    generation = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.day} (marked {self.marked_at:%Y-%m-%d %H:%M})"

@@ -38,7 +38,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, F, Max, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -75,15 +75,16 @@ def time_zone_name() -> str:
 def tally_days_mark(days: Iterable[date], *, using: str = "default") -> int:
     """Mark ``days`` as changed: they are read from their rows until recounted."""
     now = timezone.now()
-    marks = [TallyDay(day=day, marked_at=now) for day in set(days)]
-    if marks:
-        TallyDay.objects.using(using).bulk_create(
-            marks,
-            update_conflicts=True,
-            unique_fields=["day"],
-            update_fields=["marked_at"],
+    days = set(days)
+    if days:
+        marked = TallyDay.objects.using(using)
+        marked.filter(day__in=days).update(
+            generation=F("generation") + 1, marked_at=now
         )
-    return len(marks)
+        marked.bulk_create(
+            [TallyDay(day=day, marked_at=now) for day in days], ignore_conflicts=True
+        )
+    return len(days)
 
 
 def tally_moments_mark(moments: Iterable[datetime], *, using: str = "default") -> int:
@@ -180,14 +181,14 @@ def tallies_count(
                     report.events += _events_add(ids, using=using)
                 setattr(state, field, upper)
                 state.save(using=using)
-    for day, marked_at in list(
-        TallyDay.objects.using(using).order_by("day").values_list("day", "marked_at")
+    for day, generation in list(
+        TallyDay.objects.using(using).order_by("day").values_list("day", "generation")
     ):
         with transaction.atomic(using=using):
             state = _state_locked(using)
             _day_recount(day, state, using=using)
             TallyDay.objects.using(using).filter(
-                day=day, marked_at__lte=marked_at
+                day=day, generation=generation
             ).delete()
         report.days_recounted += 1
     TallyState.objects.using(using).filter(pk=1).update(counted_at=now)

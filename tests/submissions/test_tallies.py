@@ -274,3 +274,23 @@ def test_a_row_stored_late_but_dated_in_the_past_moves_no_recent_row_into_the_ta
     count()  # later: both
     assert TallyState.objects.get().submissions_up_to == late.pk
     assert {row[0]: row[1] for row in summaries(now)[1]}["save-form"] == 2
+
+
+def test_a_mark_made_during_a_recount_is_kept_for_the_next(bot, forms, monkeypatch):
+    from submissions.services import tallies
+
+    count()
+    day = timezone.localdate()
+    tallies.tally_days_mark([day])
+    recount = tallies._day_recount
+
+    def recount_and_mark_again(*args, **kwargs):
+        recount(*args, **kwargs)
+        tallies.tally_days_mark([day])  # another writer, meanwhile
+
+    monkeypatch.setattr(tallies, "_day_recount", recount_and_mark_again)
+    assert count().days_recounted == 1
+    assert TallyDay.objects.filter(day=day).exists()  # recounted again next time
+    monkeypatch.setattr(tallies, "_day_recount", recount)
+    count()
+    assert not TallyDay.objects.exists()
