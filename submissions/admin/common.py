@@ -60,17 +60,27 @@ class TallyMarkingDeleteMixin:
 
     tally_time_field = "submitted_at"
 
+    def tally_cascaded(self, queryset: QuerySet) -> list[Any]:
+        """Times of the rows deleting ``queryset`` takes with it (none here)."""
+        return []
+
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         with transaction.atomic():
-            tally_moments_mark([getattr(obj, self.tally_time_field)])
+            only = type(obj).objects.filter(pk=obj.pk)
+            tally_moments_mark(
+                [getattr(obj, self.tally_time_field), *self.tally_cascaded(only)]
+            )
             super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():
             tally_moments_mark(
-                queryset.order_by()
-                .values_list(self.tally_time_field, flat=True)
-                .iterator()
+                [
+                    *queryset.order_by()
+                    .values_list(self.tally_time_field, flat=True)
+                    .iterator(),
+                    *self.tally_cascaded(queryset),
+                ]
             )
             super().delete_queryset(request, queryset)
 

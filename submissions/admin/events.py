@@ -175,6 +175,14 @@ class WebhookEventAdmin(
 ):
     tally_time_field = "received_at"
 
+    def tally_cascaded(self, queryset: QuerySet) -> list[Any]:
+        # Its copies go with an original, whatever day they came.
+        return list(
+            WebhookEvent.objects.filter(
+                duplicate_of__in=queryset.order_by().values("pk")
+            ).values_list("received_at", flat=True)
+        )
+
     list_display = [
         "received_at",
         "bot",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Min
@@ -18,6 +18,9 @@ from submissions.services.storage import (
     storage_for,
 )
 from submissions.services.tallies import tally_span_mark
+
+#: How far past a purge's cut its days are marked (copies of the originals going).
+COPY_REACH = timedelta(days=1)
 
 
 def webhook_events_purge(
@@ -49,11 +52,14 @@ def webhook_events_purge(
     # Marked before (the pages read those days' rows meanwhile) and after (a
     # tallies run during the batches may have counted some rows still there).
     oldest = min(filter(None, oldest), default=None)
-    tally_span_mark(oldest, before)
+    # A day past the cut too: copies of originals going go with them, and
+    # copies come within seconds (a later one's count stays until a rebuild).
+    reach = before + COPY_REACH
+    tally_span_mark(oldest, reach)
     report = storage_for().events_purge(
         before=before, include_submissions=include_submissions, batch_size=batch_size
     )
-    tally_span_mark(oldest, before)
+    tally_span_mark(oldest, reach)
     return report
 
 
@@ -95,12 +101,12 @@ def retention_apply(
             ),
             default=None,
         )
-        tally_span_mark(oldest, before)  # before and after, as in a purge
+        tally_span_mark(oldest, before + COPY_REACH)  # before and after, as in a purge
         deleted_submissions = _delete_in_batches(submissions, batch_size)
         deleted_events = _delete_in_batches(
             events.filter(duplicate_of__isnull=True), batch_size
         ) + _delete_in_batches(events, batch_size)
-        tally_span_mark(oldest, before)
+        tally_span_mark(oldest, before + COPY_REACH)
         results.append(
             RetentionResult(policy, before, deleted_submissions, deleted_events)
         )

@@ -294,3 +294,26 @@ def test_a_mark_made_during_a_recount_is_kept_for_the_next(bot, forms, monkeypat
     monkeypatch.setattr(tallies, "_day_recount", recount)
     count()
     assert not TallyDay.objects.exists()
+
+
+def test_an_admin_delete_of_an_original_marks_its_copies_days(admin_client, bot):
+    from tests.factories import WebhookEventFactory
+
+    now = timezone.now()
+    original = WebhookEventFactory(bot=bot, received_at=now - timedelta(days=5))
+    WebhookEventFactory(
+        bot=bot,
+        received_at=now - timedelta(days=2),
+        duplicate_of=original,
+        status=WebhookEvent.Status.DUPLICATE,
+    )
+    count()
+    assert DeliveryDayTally.objects.filter(status="duplicate").exists()
+    response = admin_client.post(
+        f"/admin/submissions/webhookevent/{original.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not WebhookEvent.objects.exists()  # the copy went with it
+    assert TallyDay.objects.count() == 2
+    count()
+    assert not DeliveryDayTally.objects.exists()
