@@ -85,7 +85,7 @@ def submission_search(
     answers = FormAnswer.objects.filter(value_text__icontains=term)
     if hide_sensitive:
         answers = answers.exclude(sensitive_answer_q())
-    plan = _plan(answers)
+    plan = _plan(answers, searched=submissions)
     if plan is COMMON:
         return submissions.filter(exact | _probe(answers))
     if plan is not None:  # every match, read once: not again by count and page
@@ -108,7 +108,9 @@ class _Common:
 COMMON = _Common()
 
 
-def _plan(answers: QuerySet[FormAnswer]) -> list[int] | _Common | None:
+def _plan(
+    answers: QuerySet[FormAnswer], *, searched: QuerySet[FormSubmission]
+) -> list[int] | _Common | None:
     """``COMMON`` when ``answers`` holds at least ``common_threshold`` matches;
     otherwise the ids of the submissions they belong to (every match).
 
@@ -123,7 +125,7 @@ def _plan(answers: QuerySet[FormAnswer]) -> list[int] | _Common | None:
     estimate = table_row_estimate(model=FormSubmission, using=answers.db)
     if not estimate:
         return None
-    if _newest_are_dense(answers):
+    if _newest_are_dense(answers, searched=searched):
         return COMMON
     enough = common_threshold(estimate)
     found = list(answers.order_by().values_list("submission_id", flat=True)[:enough])
@@ -137,8 +139,11 @@ def _probe(answers: QuerySet[FormAnswer]) -> ProbeEachRow:
     )
 
 
-def _newest_are_dense(answers: QuerySet[FormAnswer]) -> bool:
-    """Whether ``COMMON_SAMPLE_SHARE`` of the newest ``COMMON_SAMPLE`` submissions match.
+def _newest_are_dense(
+    answers: QuerySet[FormAnswer], *, searched: QuerySet[FormSubmission]
+) -> bool:
+    """Whether ``COMMON_SAMPLE_SHARE`` of the newest ``COMMON_SAMPLE`` submissions
+    searched (a form's, a bot's: the ones the walk would probe) match.
 
     Two queries: the sample's oldest moment, then one probe per submission
     newer than it (about 12 ms at ten million). A word in a tenth of them
@@ -146,7 +151,11 @@ def _newest_are_dense(answers: QuerySet[FormAnswer]) -> bool:
     thousand, so reading up to ``common_threshold`` matches to learn that
     it is common (300 ms at ten million) is skipped.
     """
-    newest = FormSubmission.objects.using(answers.db).order_by("-submitted_at", "-id")
+    newest = (
+        searched.prefetch_related(None)
+        .select_related(None)
+        .order_by("-submitted_at", "-id")
+    )
     edge = list(
         newest.values_list("submitted_at", flat=True)[COMMON_SAMPLE - 1 : COMMON_SAMPLE]
     )
