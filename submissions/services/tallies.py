@@ -251,6 +251,39 @@ def _newest_settled(model: Any, *, horizon: datetime, using: str) -> int | None:
     return newest if fresh is None else fresh - 1
 
 
+#: Ids per query when a day's submissions are too far apart for one range.
+SPREAD_CHUNK = 1000
+
+
+def _answers_of(forms: dict[int, Any], received: list[datetime], *, using: str) -> Any:
+    """(submission id, key, position, label, type) of the answers of ``forms``' ids.
+
+    One range of ids when they lie close (a batch, a day), bounded by their
+    months; else (a day a re-read added a new id to) by lists of ids.
+    """
+    answers = FormAnswer.objects.using(using).order_by()
+    fields = ("submission_id", "key", "position", "label", "input_type")
+    ids = sorted(forms)
+    if ids[-1] - ids[0] < 4 * len(ids):
+        yield from (
+            answers.filter(
+                submission_id__gte=ids[0],
+                submission_id__lte=ids[-1],
+                received_at__gte=min(received),
+                received_at__lte=max(received),
+            )
+            .values_list(*fields)
+            .iterator(chunk_size=10000)
+        )
+        return
+    for start in range(0, len(ids), SPREAD_CHUNK):
+        yield from answers.filter(
+            submission_id__in=ids[start : start + SPREAD_CHUNK],
+            received_at__gte=min(received),
+            received_at__lte=max(received),
+        ).values_list(*fields)
+
+
 def _form_days(submissions: Any) -> list[dict[str, Any]]:
     tz = timezone.get_current_timezone()
     return list(
@@ -349,18 +382,9 @@ def _questions_merge(submissions: Any, *, using: str) -> None:
         return
     first: dict[tuple[int, str, str], tuple[Any, ...]] = {}
     last: dict[tuple[int, str, str], tuple[Any, ...]] = {}
-    rows = (
-        FormAnswer.objects.using(using)
-        .filter(
-            submission_id__gte=min(forms),
-            submission_id__lte=max(forms),
-            received_at__gte=min(received),
-            received_at__lte=max(received),
-        )
-        .order_by()
-        .values_list("submission_id", "key", "position", "label", "input_type")
-    )
-    for submission_id, key, position, label, kind in rows.iterator(chunk_size=10000):
+    for submission_id, key, position, label, kind in _answers_of(
+        forms, received, using=using
+    ):
         form = forms.get(submission_id)
         if form is None:
             continue

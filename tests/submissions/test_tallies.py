@@ -18,6 +18,7 @@ from submissions.models import (
 )
 from submissions.selectors.console import forms_summary, overview
 from submissions.selectors.exports import form_columns, submission_export_columns
+from submissions.services import tallies
 from submissions.services.privacy import personal_data_erase
 from submissions.services.retention import webhook_events_purge
 from submissions.services.runs import handler_run_record
@@ -317,3 +318,17 @@ def test_an_admin_delete_of_an_original_marks_its_copies_days(admin_client, bot)
     assert TallyDay.objects.count() == 2
     count()
     assert not DeliveryDayTally.objects.exists()
+
+
+def test_a_recount_of_a_day_with_a_late_row_reads_both_its_submissions_answers(bot):
+    day_ago = timezone.now() - timedelta(days=1)
+    bulk_submissions(1, bot=bot, answers=lambda i: {"early": 1}, start=day_ago)
+    bulk_submissions(12, bot=bot, answers=lambda i: {"other": 1})  # ids between
+    bulk_submissions(
+        1, bot=bot, answers=lambda i: {"late": 1}, start=day_ago + timedelta(minutes=1)
+    )
+    count()
+    QuestionTally.objects.all().delete()  # only the recount can bring them back
+    tallies.tally_moments_mark([day_ago])
+    count()
+    assert {"early", "late"} <= set(QuestionTally.objects.values_list("key", flat=True))
