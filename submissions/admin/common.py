@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from submissions.services.tallies import tally_moments_mark
+from submissions.services.tally_marks import tally_moments_mark
 
 PRE_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; max-width: 100%"
 #: Ids are 64-bit: a larger number names no row (and overflows the column).

@@ -18,7 +18,7 @@ from submissions.selectors.privacy import (
     personal_data_count,
 )
 from submissions.services.runs import PERSONAL_RUN_FIELDS
-from submissions.services.tallies import tally_submissions_mark
+from submissions.services.tally_marks import tally_submissions_mark
 
 #: Passes of the erasure: a delivery stored while one ran is erased by the next.
 ERASURE_PASSES = 5

@@ -25,7 +25,7 @@ from handlers.mapping import WireMapping
 from handlers.wire import Delivery, WireError, parse_delivery, parse_json
 from submissions.models import Bot, FormAnswer, FormSubmission, WebhookEvent
 from submissions.services.deliveries import form_answers_build
-from submissions.services.tallies import tally_moments_mark
+from submissions.services.tally_marks import tally_moments_mark
 
 #: Events a re-read looks at by default: those whose body was read, or not.
 REPARSABLE = (

@@ -17,7 +17,7 @@ from submissions.services.storage import (
     delete_in_batches,
     storage_for,
 )
-from submissions.services.tallies import tally_span_mark
+from submissions.services.tally_marks import tally_span_mark
 
 #: How far past a purge's cut its days are marked (copies of the originals going).
 COPY_REACH = timedelta(days=1)

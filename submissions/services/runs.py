@@ -15,7 +15,7 @@ from submissions.models import (
     WebhookEvent,
 )
 from submissions.services.storage import storage_for
-from submissions.services.tallies import tally_event_mark
+from submissions.services.tally_marks import tally_event_mark
 
 
 def _finish_fields(

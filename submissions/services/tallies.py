@@ -32,13 +32,12 @@ all deleted keeps its (empty) column in the form's table until
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -52,13 +51,10 @@ from submissions.models import (
     TallyState,
     WebhookEvent,
 )
-from submissions.moments import site_day as day_of
 from submissions.moments import site_day_bounds as day_bounds
 
 #: Rows are tallied once they are this old: no write path holds an id uncommitted this long.
 TALLY_LAG = timedelta(minutes=10)
-#: A change to a row older than this marks its day (tallied rows are all older).
-TALLY_SETTLED = TALLY_LAG / 2
 #: Ids read per batch (one transaction each) when adding new rows.
 TALLY_BATCH = 100_000
 #: Seconds a run waits for the writers in flight when it noted the newest ids.
@@ -67,57 +63,6 @@ SETTLE_WAIT = 5.0
 
 def time_zone_name() -> str:
     return timezone.get_current_timezone_name()
-
-
-# Marking: called by every path that changes rows already tallied.
-
-
-def tally_days_mark(days: Iterable[date], *, using: str = "default") -> int:
-    """Mark ``days`` as changed: they are read from their rows until recounted."""
-    now = timezone.now()
-    days = set(days)
-    if days:
-        marked = TallyDay.objects.using(using)
-        marked.filter(day__in=days).update(
-            generation=F("generation") + 1, marked_at=now
-        )
-        marked.bulk_create(
-            [TallyDay(day=day, marked_at=now) for day in days], ignore_conflicts=True
-        )
-    return len(days)
-
-
-def tally_moments_mark(moments: Iterable[datetime], *, using: str = "default") -> int:
-    """Mark the days of ``moments`` (times of rows about to change)."""
-    return tally_days_mark({day_of(moment) for moment in moments}, using=using)
-
-
-def tally_event_mark(event: WebhookEvent) -> None:
-    """Mark ``event``'s day if it may be tallied (a status set long after it came)."""
-    if timezone.now() - event.received_at >= TALLY_SETTLED:
-        tally_moments_mark([event.received_at], using=event._state.db or "default")
-
-
-def tally_submissions_mark(submissions: Any) -> int:
-    """Mark the days of a queryset of submissions about to change or go."""
-    moments = submissions.order_by().values_list("submitted_at", flat=True)
-    return tally_moments_mark(moments.iterator(), using=submissions.db)
-
-
-def tally_span_mark(
-    lower: datetime | None, upper: datetime, *, using: str = "default"
-) -> int:
-    """Mark every day from ``lower``'s to ``upper``'s (rows between them are going).
-
-    ``lower`` None: nothing is going, nothing is marked.
-    """
-    if lower is None:
-        return 0
-    first, last = day_of(lower), day_of(upper)
-    return tally_days_mark(
-        (first + timedelta(days=n) for n in range((last - first).days + 1)),
-        using=using,
-    )
 
 
 # Counting: the task and ``manage.py tallies``.
@@ -495,9 +440,4 @@ __all__ = [
     "TallyReport",
     "tallies_count",
     "tallies_rebuild",
-    "tally_days_mark",
-    "tally_event_mark",
-    "tally_moments_mark",
-    "tally_span_mark",
-    "tally_submissions_mark",
 ]

@@ -18,7 +18,7 @@ from submissions.models import (
 )
 from submissions.selectors.console import forms_summary, overview
 from submissions.selectors.exports import form_columns, submission_export_columns
-from submissions.services import tallies
+from submissions.services import tallies, tally_marks
 from submissions.services.privacy import personal_data_erase
 from submissions.services.retention import webhook_events_purge
 from submissions.services.runs import handler_run_record
@@ -278,16 +278,15 @@ def test_a_row_stored_late_but_dated_in_the_past_moves_no_recent_row_into_the_ta
 
 
 def test_a_mark_made_during_a_recount_is_kept_for_the_next(bot, forms, monkeypatch):
-    from submissions.services import tallies
 
     count()
     day = timezone.localdate()
-    tallies.tally_days_mark([day])
+    tally_marks.tally_days_mark([day])
     recount = tallies._day_recount
 
     def recount_and_mark_again(*args, **kwargs):
         recount(*args, **kwargs)
-        tallies.tally_days_mark([day])  # another writer, meanwhile
+        tally_marks.tally_days_mark([day])  # another writer, meanwhile
 
     monkeypatch.setattr(tallies, "_day_recount", recount_and_mark_again)
     assert count().days_recounted == 1
@@ -329,6 +328,6 @@ def test_a_recount_of_a_day_with_a_late_row_reads_both_its_submissions_answers(b
     )
     count()
     QuestionTally.objects.all().delete()  # only the recount can bring them back
-    tallies.tally_moments_mark([day_ago])
+    tally_marks.tally_moments_mark([day_ago])
     count()
     assert {"early", "late"} <= set(QuestionTally.objects.values_list("key", flat=True))
