@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from submissions.services.tally_marks import tally_moments_mark
+from submissions.services.tally_marks import tally_moments_mark, tally_rows_mark
 
 PRE_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; max-width: 100%"
 #: Ids are 64-bit: a larger number names no row (and overflows the column).
@@ -74,14 +74,8 @@ class TallyMarkingDeleteMixin:
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():
-            tally_moments_mark(
-                [
-                    *queryset.order_by()
-                    .values_list(self.tally_time_field, flat=True)
-                    .iterator(),
-                    *self.tally_cascaded(queryset),
-                ]
-            )
+            tally_rows_mark(queryset, self.tally_time_field)
+            tally_moments_mark(self.tally_cascaded(queryset))
             super().delete_queryset(request, queryset)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import (
@@ -25,7 +25,7 @@ from submissions.models import (
 )
 from submissions.moments import site_day_bounds as day_bounds
 from submissions.selectors.backends import reads_for
-from submissions.selectors.tallies import Coverage, coalesce, tallied
+from submissions.selectors.tallies import Coverage, tallied
 from submissions.tokens import TOKEN_ERROR_CODES
 
 
@@ -112,7 +112,7 @@ def forms_summary(
             {**row, "total": 0, "last_7_days": 0, "today": 0},
         )
         for name in ("total", "last_7_days", "today"):
-            form[name] += coalesce(row[name])
+            form[name] += row[name] or 0  # a Sum over no day is None
         form["last_at"] = max(form["last_at"], row["last_at"])
         form["last_id"] = max(form["last_id"], row["last_id"])
     rows = sorted(forms.values(), key=lambda row: row["handler_name"])
@@ -195,13 +195,9 @@ def overview(
     and handler name, ``event_time_idx`` the status (migration 0010). Every
     other query is bounded by time on an index.
     """
-    tz = timezone.get_current_timezone()
     today = timezone.localdate(now)
     day_list = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
-    bounds = [
-        timezone.make_aware(datetime.combine(day, time.min), tz)
-        for day in [*day_list, today + timedelta(days=1)]
-    ]
+    bounds = [*(day_bounds(day)[0] for day in day_list), day_bounds(today)[1]]
     start, end = bounds[0], bounds[-1]
     per_form: dict[tuple[int, str], list[int]] = {}
     deliveries: dict[str, list[int]] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -117,8 +117,4 @@ def tallied(
     return coverage, read(coverage)
 
 
-def coalesce(value: Any) -> int:
-    return value or 0
-
-
-__all__ = ["Coverage", "coalesce", "tallied"]
+__all__ = ["Coverage", "tallied"]

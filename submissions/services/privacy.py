@@ -18,7 +18,7 @@ from submissions.selectors.privacy import (
     personal_data_count,
 )
 from submissions.services.runs import PERSONAL_RUN_FIELDS
-from submissions.services.tally_marks import tally_submissions_mark
+from submissions.services.tally_marks import tally_rows_mark
 
 #: Passes of the erasure: a delivery stored while one ran is erased by the next.
 ERASURE_PASSES = 5
@@ -89,6 +89,6 @@ def _personal_data_erase_pass(
         erased_by=erased_by,
     )
     HandlerRun.objects.filter(event_id__in=event_ids).update(**PERSONAL_RUN_FIELDS)
-    tally_submissions_mark(submissions)  # their days are counted again
+    tally_rows_mark(submissions)  # their days are counted again
     submissions.delete()  # answers go with them
     return counts

@@ -48,10 +48,10 @@ def tally_event_mark(event: WebhookEvent) -> None:
         tally_moments_mark([event.received_at], using=event._state.db or "default")
 
 
-def tally_submissions_mark(submissions: Any) -> int:
-    """Mark the days of a queryset of submissions about to change or go."""
-    moments = submissions.order_by().values_list("submitted_at", flat=True)
-    return tally_moments_mark(moments.iterator(), using=submissions.db)
+def tally_rows_mark(rows: Any, field: str = "submitted_at") -> int:
+    """Mark the days of a queryset's rows about to change or go (by ``field``)."""
+    moments = rows.order_by().values_list(field, flat=True)
+    return tally_moments_mark(moments.iterator(), using=rows.db)
 
 
 def tally_span_mark(
