@@ -14,30 +14,31 @@ from django.http import FileResponse, StreamingHttpResponse
 
 from submissions.exports import (
     Cell,
+    ExportColumn,
     ExportOptions,
-    csv_chunks,
     csv_streaming_response,
-    csv_text,
     export_filename,
     export_rows,
+    text_chunks,
     xlsx_file_response,
     xlsx_write,
 )
 from submissions.masking import is_sensitive
 from submissions.models import FormSubmission
 from submissions.selectors.exports import (
+    submission_csv_lines,
     submission_export_columns,
     submission_export_iter,
 )
 
 
-def _export_rows(
+def _export_columns(
     *,
     submissions: QuerySet[FormSubmission],
     options: ExportOptions,
     mask_sensitive: bool,
-) -> tuple[Iterator[list[Cell]], ExportOptions]:
-    """The typed rows of ``submissions`` (read as they are consumed), and the options.
+) -> tuple[QuerySet[FormSubmission], list[ExportColumn], ExportOptions]:
+    """``submissions`` pinned to the database chosen now, their columns, the options.
 
     One query for the columns now; ``options`` then mask what is sensitive.
     The rows are read from the database chosen now (the replica, for a staff
@@ -54,12 +55,24 @@ def _export_rows(
                 if is_sensitive(key=c.key, input_type=c.input_type)
             ),
         )
-    rows = export_rows(
+    return submissions, columns, options
+
+
+def _export_rows(
+    *,
+    submissions: QuerySet[FormSubmission],
+    options: ExportOptions,
+    mask_sensitive: bool,
+) -> Iterator[list[Cell]]:
+    """The typed rows of ``submissions``, read as they are consumed."""
+    submissions, columns, options = _export_columns(
+        submissions=submissions, options=options, mask_sensitive=mask_sensitive
+    )
+    return export_rows(
         columns=columns,
         submissions=submission_export_iter(submissions=submissions),
         options=options,
     )
-    return rows, options
 
 
 def submission_csv_response(
@@ -74,14 +87,18 @@ def submission_csv_response(
     Sensitive answers are masked unless ``mask_sensitive`` is off (for a user
     with ``submissions.view_sensitive_answers``).
 
-    One query for the columns now, then two per 1,000 rows while the client
-    reads: the number of queries does not grow with the rows, nor does memory.
+    One query for the columns now, then one or two per chunk of rows while
+    the client reads (``submission_csv_lines``): the number of queries does
+    not grow with the rows, nor does memory.
     """
-    rows, options = _export_rows(
+    submissions, columns, options = _export_columns(
         submissions=submissions, options=options, mask_sensitive=mask_sensitive
     )
+    lines = submission_csv_lines(
+        submissions=submissions, columns=columns, options=options
+    )
     return csv_streaming_response(
-        csv_chunks(csv_text(rows), excel=options.excel),
+        text_chunks(lines, excel=options.excel),
         filename=export_filename(handler_name=handler_name),
     )
 
@@ -103,7 +120,7 @@ def submission_xlsx_response(
     queries, one for the columns and two per 1,000 rows, all run before this
     returns; their number does not grow with the rows.
     """
-    rows, _ = _export_rows(
+    rows = _export_rows(
         submissions=submissions, options=options, mask_sensitive=mask_sensitive
     )
     # Anonymous, so deleted when closed: by FileResponse once sent, or below.

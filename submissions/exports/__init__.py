@@ -66,6 +66,7 @@ from submissions.exports.csv_format import (
     csv_lines,
     csv_rows,
     csv_text,
+    text_chunks,
 )
 from submissions.exports.responses import (
     csv_streaming_response,
@@ -144,6 +145,7 @@ __all__ = [
     "export_rows",
     "format_timestamp",
     "header_row",
+    "text_chunks",
     "unique_headings",
     "xlsx_column_widths",
     "xlsx_file_response",

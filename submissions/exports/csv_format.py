@@ -69,9 +69,19 @@ def csv_chunks(
     chunk_chars: int = CHUNK_CHARS,
 ) -> Iterator[str]:
     """CSV text in pieces of about ``chunk_chars``, after a BOM when ``excel``."""
+    return text_chunks(csv_lines(rows), excel=excel, chunk_chars=chunk_chars)
+
+
+def text_chunks(
+    lines: Iterable[str],
+    *,
+    excel: bool = False,
+    chunk_chars: int = CHUNK_CHARS,
+) -> Iterator[str]:
+    """CSV ``lines`` gathered in pieces of about ``chunk_chars``, after a BOM when ``excel``."""
     buffer: list[str] = [BOM] if excel else []
     size = 0
-    for line in csv_lines(rows):
+    for line in lines:
         buffer.append(line)
         size += len(line)
         if size >= chunk_chars:

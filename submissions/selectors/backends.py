@@ -82,6 +82,10 @@ class Reads:
     #: planned (``selectors.search``); only PostgreSQL plans it so.
     plans_trigram_walks = False
 
+    #: Whether the database writes an export's CSV lines
+    #: (``selectors.export_lines``); only PostgreSQL does.
+    writes_csv_lines = False
+
     def __init__(self, using: str = "default") -> None:
         self.using = using
 
@@ -248,6 +252,7 @@ EXPORT_RANGE_SLACK = 2
 
 class PostgresReads(Reads):
     plans_trigram_walks = True
+    writes_csv_lines = True
 
     def answer_values(
         self, answers: QuerySet[FormAnswer]

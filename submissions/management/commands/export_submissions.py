@@ -1,4 +1,5 @@
 import difflib
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -8,9 +9,8 @@ from tqdm import tqdm
 
 from submissions.exports import (
     ExportOptions,
-    csv_chunks,
-    csv_rows,
     export_rows,
+    text_chunks,
     xlsx_write,
 )
 from submissions.management.options import bot_from_slug, parse_moment
@@ -19,6 +19,7 @@ from submissions.selectors.console import (
     submission_handler_names,
 )
 from submissions.selectors.exports import (
+    submission_csv_lines,
     submission_export_columns,
     submission_export_iter,
     submission_export_queryset,
@@ -105,13 +106,14 @@ class Command(BaseCommand):
         )
         export = ExportOptions(labels=options["labels"], excel=options["excel"])
         columns = submission_export_columns(submissions=submissions)
-        rows = submission_export_iter(submissions=submissions)
 
         path = options["output"]
         if path is None:
             self._write(
                 lambda text: self.stdout.write(text, ending=""),
-                csv_rows(columns=columns, submissions=rows, options=export),
+                submission_csv_lines(
+                    submissions=submissions, columns=columns, options=export
+                ),
                 excel=export.excel,
             )
             return
@@ -120,31 +122,41 @@ class Command(BaseCommand):
         stderr = self.stderr._out
         show_progress = stderr.isatty()
         total = submissions.count() if show_progress else None
-        with tqdm(
-            rows,
-            total=total,
-            unit=" rows",
-            file=stderr,
-            disable=not show_progress,
-            desc="Exporting",
-        ) as progress:
-            if xlsx:
-                with Path(path).open(
-                    "wb"
-                ) as out:  # a bad path fails now, not at the end
-                    count = xlsx_write(
-                        export_rows(
-                            columns=columns, submissions=progress, options=export
-                        ),
-                        out,
-                    )
-            else:
-                with Path(path).open("w", encoding="utf-8", newline="") as out:
-                    count = self._write(
-                        out.write,
-                        csv_rows(columns=columns, submissions=progress, options=export),
-                        excel=export.excel,
-                    )
+
+        def progress(rows: Iterable[Any]) -> tqdm:
+            return tqdm(
+                rows,
+                total=total,
+                unit=" rows",
+                file=stderr,
+                disable=not show_progress,
+                desc="Exporting",
+            )
+
+        if xlsx:
+            rows = submission_export_iter(submissions=submissions)
+            with (
+                progress(rows) as shown,
+                Path(path).open("wb") as out,  # a bad path fails now, not at the end
+            ):
+                count = xlsx_write(
+                    export_rows(columns=columns, submissions=shown, options=export),
+                    out,
+                )
+        else:
+            lines = iter(
+                submission_csv_lines(
+                    submissions=submissions, columns=columns, options=export
+                )
+            )
+            header = next(lines)  # the bar counts submissions
+            with (
+                progress(lines) as shown,
+                Path(path).open("w", encoding="utf-8", newline="") as out,
+            ):
+                count = self._write(
+                    out.write, itertools.chain([header], shown), excel=export.excel
+                )
         plural = "" if count == 1 else "s"
         self.stdout.write(
             f"Exported {count} submission{plural} with {len(columns)} question "
@@ -153,18 +165,18 @@ class Command(BaseCommand):
 
     @staticmethod
     def _write(
-        write: Callable[[str], Any], rows: Iterable[list[str]], *, excel: bool
+        write: Callable[[str], Any], lines: Iterable[str], *, excel: bool
     ) -> int:
-        """Write the CSV; return the number of submissions (rows after the header)."""
+        """Write the CSV; return the number of submissions (lines after the header)."""
         count = 0
 
-        def counted() -> Iterator[list[str]]:
+        def counted() -> Iterator[str]:
             nonlocal count
-            for row in rows:
+            for line in lines:
                 count += 1
-                yield row
+                yield line
 
-        for chunk in csv_chunks(counted(), excel=excel):
+        for chunk in text_chunks(counted(), excel=excel):
             write(chunk)
         return max(count - 1, 0)
 
