@@ -14,9 +14,9 @@ and that submission is written by ``exports.export_rows`` as before:
   number with a fraction or exponent, or a list holding anything but text
   (whose Python spelling PostgreSQL's ``jsonb`` text does not give) is not;
 - a question answered twice in one submission (its values are joined) is not;
-- formula escaping (``exports.rows.escape_formula``) is done here when the
-  cell is ASCII, or does not look like a formula; a formula-like cell with
-  other characters is not (Python's ``\\d`` knows every script's digits);
+- formula escaping (``exports.rows.escape_formula``) is done here, but for a
+  cell that starts with ``+`` or ``-`` and holds other than ASCII: whether
+  it is a number is Python's to say (its ``\\d`` knows every script's digits);
 - quoting is ``csv.writer``'s minimal quoting: a cell holding a comma, a
   quote, a carriage return or a line feed is quoted, its quotes doubled.
 
@@ -51,6 +51,9 @@ from submissions.models import FormAnswer, FormSubmission
 #: Submissions per query: a chunk's planning (the partitions, this SQL) is
 #: a few milliseconds, shared by the chunk's rows.
 LINES_CHUNK_SIZE = 5000
+
+#: At most about this many cells per chunk (``chunk_size_for``).
+CHUNK_CELLS = 250_000
 
 #: What ``str.isspace`` holds true (``str.lstrip`` strips): a test checks it
 #: against every code point.
@@ -104,8 +107,11 @@ def _quoted(text: str) -> str:
 def cell_sql(text: str, *, escape_formulas: bool = True) -> str:
     """SQL of the CSV cell of the text ``text`` (a column), NULL when unsure."""
     if escape_formulas:
+        # Only a cell starting with + or - can be a number; Python's digits
+        # are more than ASCII's, so only an ASCII one is decided here.
         escaped = (
             f"CASE WHEN {text} !~ {_FORMULA} THEN {text} "
+            f"WHEN {text} !~ '^[+-]' THEN '''' || {text} "
             f"WHEN octet_length({text}) <> length({text}) THEN NULL "
             f"WHEN {text} ~ {_NUMBER} THEN {text} ELSE '''' || {text} END"
         )
@@ -127,7 +133,7 @@ def answer_text_sql(value: str) -> str:
         f"WHEN 'number' THEN CASE WHEN {value}::text ~ '^-?(0|[1-9][0-9]*)$' "
         f"AND length({value}::text) <= {_MAX_DIGITS} THEN {value}::text END "
         f"WHEN 'array' THEN CASE WHEN NOT jsonb_path_exists({value}, "
-        f"'$[*] ? (@.type() != \"string\")') THEN array_to_string(ARRAY("
+        f"'strict $[*] ? (@.type() != \"string\")') THEN array_to_string(ARRAY("
         f"SELECT jsonb_array_elements_text({value})), '; ') END "
         f"ELSE CASE WHEN {value} IS NULL THEN '' END END"
     )
@@ -241,41 +247,68 @@ def _python_lines(
     return {int(line.split(",", 1)[0]): line for line in lines}
 
 
+def database_lines(
+    submissions: QuerySet[FormSubmission],
+    columns: Sequence[ExportColumn],
+    options: ExportOptions,
+    *,
+    after: tuple[datetime, int] | None = None,
+    size: int = LINES_CHUNK_SIZE,
+) -> list[tuple[int, datetime, str | None]]:
+    """The next ``size`` submissions after ``after`` (submitted_at, id), oldest
+    first: each one's id, submitted_at, and the line the database wrote for
+    it, or None where it was unsure."""
+    base = _ordered(submissions)
+    connection = connections[base.db]
+    keys = [column.key for column in columns]
+    places = json.dumps({key: n for n, key in enumerate(keys, 1)})
+    page_sql, params = _page(base, after, size).query.sql_with_params()
+    sql = lines_sql(
+        page_sql,
+        answers=connection.ops.quote_name(FormAnswer._meta.db_table),
+        columns=len(keys),
+        escape_formulas=options.escape_formulas,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, places, places])
+        return cursor.fetchall()
+
+
+def _ordered(submissions: QuerySet[FormSubmission]) -> QuerySet[FormSubmission]:
+    # The admin's queryset may carry prefetches and an ordering meant for a page.
+    return (
+        submissions.prefetch_related(None)
+        .select_related(None)
+        .order_by("submitted_at", "id")
+    )
+
+
+def chunk_size_for(columns: int) -> int:
+    """Submissions per chunk: ``LINES_CHUNK_SIZE``, fewer for a wide form, so a
+    chunk holds about ``CHUNK_CELLS`` cells at most (memory stays flat)."""
+    return max(100, min(LINES_CHUNK_SIZE, CHUNK_CELLS // max(columns, 1)))
+
+
 def postgres_csv_lines(
     *,
     submissions: QuerySet[FormSubmission],
     columns: Sequence[ExportColumn],
     options: ExportOptions,
-    chunk_size: int = LINES_CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> Iterator[str]:
     """The CSV's lines, the header first, written by PostgreSQL where it is sure.
 
     Keyset pagination on (submitted_at, id) as ``submission_export_iter``:
-    one query per ``chunk_size`` submissions, and one more for a chunk that
-    has lines written by Python; no cursor held open between chunks.
+    one query per chunk of submissions (``chunk_size_for`` the columns), and
+    one more for a chunk with lines Python writes; no cursor held open
+    between chunks.
     """
     yield from csv_lines([header_row(columns, options=options)])
-    base = (
-        submissions.prefetch_related(None)
-        .select_related(None)
-        .order_by("submitted_at", "id")
-    )
-    connection = connections[base.db]
-    answers = connection.ops.quote_name(FormAnswer._meta.db_table)
-    keys = [column.key for column in columns]
-    places = json.dumps({key: n for n, key in enumerate(keys, 1)})
+    size = chunk_size or chunk_size_for(len(columns))
+    base = _ordered(submissions)
     after: tuple[datetime, int] | None = None
     while True:
-        page_sql, params = _page(base, after, chunk_size).query.sql_with_params()
-        sql = lines_sql(
-            page_sql,
-            answers=answers,
-            columns=len(keys),
-            escape_formulas=options.escape_formulas,
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, places, places])
-            rows = cursor.fetchall()
+        rows = database_lines(base, columns, options, after=after, size=size)
         unsure = [pk for pk, _, line in rows if line is None]
         written = _python_lines(base, unsure, columns, options) if unsure else {}
         for pk, _, line in rows:
@@ -283,6 +316,6 @@ def postgres_csv_lines(
                 line = written.get(pk)  # None: deleted since
             if line is not None:
                 yield line
-        if len(rows) < chunk_size:
+        if len(rows) < size:
             return
         after = (rows[-1][1], rows[-1][0])

@@ -1,0 +1,450 @@
+"""The CSV lines PostgreSQL writes are the ones Python writes, byte for byte.
+
+``selectors.export_lines`` writes each line in the database where it can be
+sure of it and leaves the rest to ``exports.export_rows``; these tests store
+answers made to tell the two apart (formula look-alikes in every script,
+quotes, line breaks, numbers of every shape, lists, objects, repeated and
+missing questions) and compare both exports whole. Other tests check that
+the database really writes the lines it should, so the equality is not
+Python's with itself.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from submissions.exports import (
+    ExportColumn,
+    ExportOptions,
+    csv_lines,
+    csv_text,
+    export_rows,
+)
+from submissions.models import FormAnswer, FormSubmission
+from submissions.selectors.export_lines import (
+    LINES_CHUNK_SIZE,
+    PYTHON_SPACES,
+    chunk_size_for,
+    database_lines,
+    postgres_csv_lines,
+)
+from submissions.selectors.exports import (
+    submission_csv_lines,
+    submission_export_columns,
+    submission_export_iter,
+)
+from tests.factories import BotFactory, FormAnswerFactory, FormSubmissionFactory
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL writes the lines; elsewhere export_rows does (test_exports)",
+)
+
+WHEN = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)
+
+#: Answers whose cells are easy to get wrong.
+TEXTS = [
+    "",
+    "plain",
+    "a,b",
+    'say "hi"',
+    'a"b,c\nd',
+    "line\nbreak",
+    "cr\rhere",
+    "cr lf\r\n",
+    "=1+1",
+    "+33 6 12 34 56 78",
+    "-5",
+    "-5.5e3",
+    "+.5",
+    "-",
+    "+",
+    "@user",
+    "\uff1dSUM(A1)",
+    "\uff0b1",
+    "\uff0d1",
+    "\uff20x",
+    "\t=x",
+    "\tplain",
+    "\r=x",
+    "\n=1",
+    " =x",
+    "\u3000=x",
+    "\u00a0-1",
+    "\x1c+1",
+    "\x85@x",
+    " x",
+    "  ",
+    "\u2003",
+    "-\u0661\u0662",  # Arabic-Indic digits: Python's \\d says a number
+    "-\u0661x",
+    "=\u00e9",
+    "\u00e9t\u00e9",
+    "\u65e5\u672c\u8a9e",
+    "emoji \U0001f389, too",
+    "'quoted",
+    "1e5",
+    "-5\n",
+    "\\.",
+    "x" * 5000 + ",end",
+    "-1" + "0" * 400,
+]
+VALUES: list[Any] = [
+    *TEXTS,
+    0,
+    7,
+    -3,
+    10**20,
+    2**63,
+    -(10**30),
+    1.5,
+    -0.0,
+    3.0,
+    1e-7,
+    1e300,
+    float("nan"),
+    float("-inf"),
+    True,
+    False,
+    None,
+    [],
+    ["a"],
+    ["a", "b"],
+    ["=x", "y"],
+    ["a,b", 'c"'],
+    [""],
+    ["", ""],
+    [1, 2],
+    ["a", None],
+    [["nested"]],
+    [True],
+    [{"k": 1}],
+    {},
+    {"a": 1},
+    {"b": "x", "a": [1, "=2"]},
+    {"\u00e9": "\u00fc, \u00e7a"},
+]
+#: Ids, names and slugs whose cells are easy to get wrong.
+NAMES = ["c-1", "=cmd", "-1", "-\u0661", "a,b", 'q"q', "\u3000@x", "", "\u00e9"]
+
+
+def store(
+    answers: list[tuple[str, Any]],
+    *,
+    at: datetime = WHEN,
+    bot: Any = None,
+    **fields: Any,
+) -> FormSubmission:
+    """A submission with ``answers`` (key, value) in that order, at ``at``."""
+    kwargs: dict[str, Any] = {
+        "event__received_at": at,
+        "submitted_at": at,
+        "received_at": at,
+    }
+    if bot is not None:
+        kwargs["event__bot"] = bot
+    submission = FormSubmissionFactory(**kwargs, **fields)
+    for position, (key, value) in enumerate(answers):
+        FormAnswerFactory(
+            submission=submission, position=position, key=key, label=key, value=value
+        )
+    return submission
+
+
+def python_csv(
+    submissions: Any, columns: list[ExportColumn], options: ExportOptions
+) -> str:
+    rows = submission_export_iter(submissions=submissions)
+    return "".join(
+        csv_lines(
+            csv_text(export_rows(columns=columns, submissions=rows, options=options))
+        )
+    )
+
+
+def database_csv(
+    submissions: Any,
+    columns: list[ExportColumn],
+    options: ExportOptions,
+    chunk_size: int | None = None,
+) -> str:
+    return "".join(
+        postgres_csv_lines(
+            submissions=submissions,
+            columns=columns,
+            options=options,
+            chunk_size=chunk_size,
+        )
+    )
+
+
+def assert_same(
+    options: ExportOptions = ExportOptions(),  # noqa: B008 - frozen
+    *,
+    submissions: Any = None,
+    columns: list[ExportColumn] | None = None,
+    chunk_size: int | None = None,
+) -> str:
+    """Both exports of ``submissions`` (all by default); returns the text."""
+    if submissions is None:
+        submissions = FormSubmission.objects.all()
+    if columns is None:
+        columns = submission_export_columns(submissions=submissions)
+    expected = python_csv(submissions, columns, options)
+    written = database_csv(submissions, columns, options, chunk_size)
+    if written != expected:  # a readable failure: the first lines that differ
+        pairs = zip(expected.split("\r\n"), written.split("\r\n"), strict=False)
+        wrong = [(want, got) for want, got in pairs if want != got][:3]
+        pytest.fail(f"lines differ (python, database): {wrong!r}")
+    return written
+
+
+def test_python_spaces_are_exactly_what_isspace_says():
+    spaces = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    assert spaces == PYTHON_SPACES
+
+
+def test_a_chunk_holds_fewer_submissions_the_wider_the_form():
+    assert chunk_size_for(5) == LINES_CHUNK_SIZE
+    assert chunk_size_for(1000) == 250
+    assert chunk_size_for(10**6) == 100  # never fewer
+    assert chunk_size_for(0) == LINES_CHUNK_SIZE
+
+
+@postgres_only
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "options",
+    [
+        ExportOptions(),
+        ExportOptions(escape_formulas=False),
+        ExportOptions(labels=True),
+    ],
+    ids=["escaped", "unescaped", "labels"],
+)
+def test_every_tricky_answer_is_written_as_python_writes_it(options):
+    for n, value in enumerate(VALUES):
+        store([("q", value), ("n", n)], at=WHEN + timedelta(seconds=n))
+    text = assert_same(options)
+    assert text.count("\r\n") >= len(VALUES) + 1
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_tricky_ids_names_slugs_and_times_are_written_as_python_writes_them():
+    bots = [BotFactory(slug="plain-bot"), BotFactory(slug="-bot")]
+    for n, name in enumerate(NAMES):
+        store(
+            [("q", "x")],
+            at=WHEN + timedelta(microseconds=n * 250_001),  # some with no fraction
+            bot=bots[n % 2],
+            handler_name=name or "h",
+            conversation_id=name,
+            user_id=NAMES[-1 - n],
+        )
+    for n, moment in enumerate(
+        [
+            datetime(2026, 1, 1, tzinfo=UTC),
+            datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+            datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        ]
+    ):
+        store([("q", n)], at=moment)
+    assert_same()
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_the_database_writes_the_lines_it_is_sure_of_and_leaves_the_rest():
+    sure = [
+        "plain",
+        "a,b",
+        'say "hi"',
+        "line\nbreak",
+        "=1+1",
+        "-5",
+        "\u3000=x",  # spaces, then a formula
+        "=\u00e9",
+        "\u00e9t\u00e9",
+        "-1" + "0" * 400,
+        7,
+        10**20,
+        True,
+        None,
+        [],
+        ["a", "b"],
+    ]
+    unsure = [
+        "-\u0661\u0662",  # a sign, then other scripts' digits: a number?
+        "+\u00e9",
+        1.5,
+        3.0,
+        [1, 2],
+        [["nested"]],
+        {"a": 1},
+    ]
+    stored = {}
+    for n, value in enumerate([*sure, *unsure]):
+        stored[n] = store([("q", value)], at=WHEN + timedelta(seconds=n)).pk
+    repeated = store([("q", "a"), ("q", "b")], at=WHEN + timedelta(hours=1)).pk
+    columns = [ExportColumn(key="q")]
+
+    rows = database_lines(FormSubmission.objects.all(), columns, ExportOptions())
+
+    lines = {pk: line for pk, _, line in rows}
+    assert [lines[stored[n]] is not None for n in range(len(sure))] == [True] * len(
+        sure
+    )
+    assert [lines[stored[len(sure) + n]] for n in range(len(unsure))] == [None] * len(
+        unsure
+    )
+    assert lines[repeated] is None
+    assert lines[stored[0]].endswith(",plain\r\n")
+    assert lines[stored[4]].endswith(",'=1+1\r\n")
+    assert_same(columns=columns)
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_missing_and_unknown_questions_and_no_answers_at_all():
+    store([("b", "only b")], at=WHEN)
+    store([], at=WHEN + timedelta(seconds=1))
+    store([("c", 3), ("a", "first"), ("z", "dropped")], at=WHEN + timedelta(seconds=2))
+    store([("a", "x"), ("b", "y"), ("c", "z")], at=WHEN + timedelta(seconds=3))
+    columns = [ExportColumn(key=key) for key in ("a", "b", "c")]
+
+    rows = database_lines(FormSubmission.objects.all(), columns, ExportOptions())
+
+    assert [line.split(",", 6)[6] for _, _, line in rows] == [
+        ",only b,\r\n",
+        ",,\r\n",
+        "first,,3\r\n",
+        "x,y,z\r\n",
+    ]
+    assert_same(columns=columns)
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_chunks_keep_the_order_across_ties_and_lines_python_writes():
+    for n in range(23):
+        # Ties on submitted_at across chunk edges, a line Python writes in most.
+        value = {"n": n} if n % 4 == 0 else f"answer {n}"
+        store([("q", value)], at=WHEN + timedelta(seconds=n // 6))
+    text = assert_same(chunk_size=5)
+
+    ids = [int(line.split(",", 1)[0]) for line in text.split("\r\n")[1:-1]]
+    expected = list(
+        FormSubmission.objects.order_by("submitted_at", "id").values_list(
+            "id", flat=True
+        )
+    )
+    assert ids == expected
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_filtered_export_reads_the_answers_of_its_own_submissions_only():
+    mine, theirs = BotFactory(slug="mine"), BotFactory(slug="theirs")
+    for n in range(30):
+        store(
+            [("q", f"{'mine' if n % 5 == 0 else 'theirs'} {n}")],
+            at=WHEN + timedelta(seconds=n),
+            bot=mine if n % 5 == 0 else theirs,
+        )
+    submissions = FormSubmission.objects.filter(bot=mine)
+
+    text = assert_same(submissions=submissions, chunk_size=4)
+
+    assert text.count("mine") == 6 * 2  # the slug and the answer
+    assert "theirs" not in text
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_masked_export_is_written_by_python_and_masks():
+    store([("email", "ada@example.com"), ("name", "Ada")])
+    submissions = FormSubmission.objects.all()
+    columns = submission_export_columns(submissions=submissions)
+    options = ExportOptions(masked_keys=frozenset({"email"}))
+
+    text = "".join(
+        submission_csv_lines(submissions=submissions, columns=columns, options=options)
+    )
+
+    assert text == python_csv(submissions, columns, options)
+    assert "a***@example.com" in text
+    assert "ada@example.com" not in text
+
+
+@pytest.mark.django_db
+def test_every_database_writes_the_same_csv():
+    """On SQLite too: ``submission_csv_lines`` is the header, then a line each."""
+    store([("q", "=x"), ("r", ["a", "b"])])
+    submissions = FormSubmission.objects.all()
+    columns = submission_export_columns(submissions=submissions)
+
+    text = "".join(
+        submission_csv_lines(
+            submissions=submissions, columns=columns, options=ExportOptions()
+        )
+    )
+
+    assert text == python_csv(submissions, columns, ExportOptions())
+    assert text.endswith(",'=x,a; b\r\n")
+
+
+# --- any answer at all ----------------------------------------------------------
+
+_tricky_text = st.text(
+    alphabet=st.sampled_from(
+        list("ab1.,\"'=+-@eE \t\r\n\\")
+        + list(PYTHON_SPACES[5:12])
+        + ["\uff1d", "\uff0d", "\u0661", "\u00e9", "\U0001f389"]
+    ),
+    max_size=8,
+)
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**25), max_value=10**25)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _tricky_text,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(_tricky_text, children, max_size=2)
+    ),
+    max_leaves=5,
+)
+
+
+@postgres_only
+@pytest.mark.django_db
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    forms=st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.sampled_from("abc"), _json), max_size=4),
+            _tricky_text,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    escape=st.booleans(),
+)
+def test_any_answers_are_written_as_python_writes_them(forms, escape):
+    FormAnswer.objects.all().delete()
+    FormSubmission.objects.all().delete()
+    for n, (answers, name) in enumerate(forms):
+        store(answers, at=WHEN + timedelta(seconds=n), conversation_id=name)
+    assert_same(ExportOptions(escape_formulas=escape), chunk_size=2)
