@@ -83,9 +83,10 @@ def _bracket(chars: str) -> str:
 
 
 _QUOTED = '",\r\n'
-#: A cell that needs a second look: it may be a formula, or needs quotes.
-_ATTENTION = _literal(
-    f"^{_bracket(''.join(FORMULA_PREFIXES) + PYTHON_SPACES)}|{_bracket(_QUOTED)}"
+#: The first characters that make a cell worth a second look: a formula's,
+#: or a space's (a formula may follow it), as code points (``ascii()``).
+_FIRST = ",".join(
+    str(ord(c)) for c in sorted(set("".join(FORMULA_PREFIXES) + PYTHON_SPACES))
 )
 #: ``rows._formula_like``: a formula start, or spaces and a formula character.
 _FORMULA = _literal(
@@ -94,12 +95,18 @@ _FORMULA = _literal(
 )
 #: ``rows.NUMBER_RE`` for ASCII text.
 _NUMBER = _literal(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
-_NEEDS_QUOTES = _literal(_bracket(_QUOTED))
+_APOSTROPHE = _literal("'")
+
+
+def _holds_quoted(text: str) -> str:
+    # A byte search each: cheaper than a regular expression, which first
+    # turns the text into an array of characters.
+    return " OR ".join(f"strpos({text}, {_literal(c)}) > 0" for c in _QUOTED)
 
 
 def _quoted(text: str) -> str:
     return (
-        f"CASE WHEN {text} ~ {_NEEDS_QUOTES} THEN "
+        f"CASE WHEN {_holds_quoted(text)} THEN "
         f"'\"' || replace({text}, '\"', '\"\"') || '\"' ELSE {text} END"
     )
 
@@ -111,30 +118,39 @@ def cell_sql(text: str, *, escape_formulas: bool = True) -> str:
         # are more than ASCII's, so only an ASCII one is decided here.
         escaped = (
             f"CASE WHEN {text} !~ {_FORMULA} THEN {text} "
-            f"WHEN {text} !~ '^[+-]' THEN '''' || {text} "
+            f"WHEN {text} !~ '^[+-]' THEN {_APOSTROPHE} || {text} "
             f"WHEN octet_length({text}) <> length({text}) THEN NULL "
-            f"WHEN {text} ~ {_NUMBER} THEN {text} ELSE '''' || {text} END"
+            f"WHEN {text} ~ {_NUMBER} THEN {text} ELSE {_APOSTROPHE} || {text} END"
         )
+        attention = f"ascii({text}) IN ({_FIRST}) OR {_holds_quoted(text)}"
     else:
         escaped = text
-    return (
-        f"CASE WHEN {text} !~ {_ATTENTION} THEN {text} "
-        f"ELSE {_quoted(f'({escaped})')} END"
-    )
+        attention = _holds_quoted(text)
+    return f"CASE WHEN {attention} THEN {_quoted(f'({escaped})')} ELSE {text} END"
 
 
-def answer_text_sql(value: str) -> str:
-    """SQL of ``values.value_as_text`` of the ``jsonb`` ``value``, NULL when unsure."""
-    return (
-        f"CASE jsonb_typeof({value}) "
-        f"WHEN 'string' THEN {value} #>> '{{}}' "
-        f"WHEN 'boolean' THEN {value}::text "
-        f"WHEN 'null' THEN '' "
-        f"WHEN 'number' THEN CASE WHEN {value}::text ~ '^-?(0|[1-9][0-9]*)$' "
-        f"AND length({value}::text) <= {_MAX_DIGITS} THEN {value}::text END "
-        f"WHEN 'array' THEN CASE WHEN NOT jsonb_path_exists({value}, "
+def answer_text_sql(value: str, kind: str, scalar: str) -> str:
+    """SQL of ``values.value_as_text`` of the ``jsonb`` ``value``, NULL when unsure.
+
+    ``kind`` is its ``jsonb_typeof`` and ``scalar`` its ``#>> '{}'`` (columns,
+    each computed once). A number written with a fraction (``jsonb`` writes
+    no exponent) is Python's: its ``float`` may print otherwise.
+    """
+    strings = (
+        f"CASE WHEN NOT jsonb_path_exists({value}, "
         f"'strict $[*] ? (@.type() != \"string\")') THEN array_to_string(ARRAY("
-        f"SELECT jsonb_array_elements_text({value})), '; ') END "
+        f"SELECT jsonb_array_elements_text({value})), '; ') END"
+    )
+    return (
+        f"CASE {kind} "
+        f"WHEN 'string' THEN {scalar} "
+        f"WHEN 'number' THEN CASE WHEN strpos({scalar}, '.') = 0 "
+        f"AND length({scalar}) <= {_MAX_DIGITS} THEN {scalar} END "
+        f"WHEN 'boolean' THEN {scalar} "
+        f"WHEN 'null' THEN '' "
+        f"WHEN 'array' THEN CASE jsonb_array_length({value}) WHEN 0 THEN '' "
+        f"WHEN 1 THEN CASE WHEN jsonb_typeof({value} -> 0) = 'string' "
+        f"THEN {value} ->> 0 END ELSE {strings} END "
         f"ELSE CASE WHEN {value} IS NULL THEN '' END END"
     )
 
@@ -191,8 +207,10 @@ answers AS (
     {scan} a.submission_id = ANY(ARRAY(SELECT export_id FROM page))
         AND NOT (SELECT dense FROM bounds)),
 texts AS (
-    SELECT x.submission_id AS sid, x.ord, {answer_text_sql("x.value")} AS t
-    FROM answers x WHERE x.ord IS NOT NULL OFFSET 0),
+    SELECT sid, ord, {answer_text_sql("value", "kind", "scalar")} AS t
+    FROM (SELECT submission_id AS sid, ord, value, jsonb_typeof(value) AS kind,
+        value #>> '{{}}' AS scalar FROM answers WHERE ord IS NOT NULL OFFSET 0) x
+    OFFSET 0),
 cells AS (SELECT sid, ord, {cell("t")} AS c FROM texts OFFSET 0),
 pieces AS (
     SELECT sid, ord, c IS NOT NULL AND ord IS DISTINCT FROM lag(ord) OVER w AS sure,
