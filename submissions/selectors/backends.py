@@ -268,7 +268,7 @@ class PostgresReads(Reads):
                 text = None if other is None else loads(other)
             yield submission_id, key, text
 
-    def _c_timestamps(self, cursor: Any) -> None:
+    def c_timestamps(self, cursor: Any) -> None:
         """Make ``cursor`` read ``timestamptz`` with psycopg's own (C) loader.
 
         Django's, which sets the connection's zone on each value, is written
@@ -287,7 +287,7 @@ class PostgresReads(Reads):
         fields are ids, text and times: nothing for them to convert)."""
         sql, params = page.query.sql_with_params()
         with connections[self.using].cursor() as cursor:
-            self._c_timestamps(cursor)
+            self.c_timestamps(cursor)
             cursor.execute(sql, params)  # through Django's wrappers and logging
             return cursor.fetchall()
 

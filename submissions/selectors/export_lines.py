@@ -47,6 +47,7 @@ from submissions.exports import (
     header_row,
 )
 from submissions.models import FormAnswer, FormSubmission
+from submissions.selectors.backends import reads_for
 
 #: Submissions per query: a chunk's planning (the partitions, this SQL) is
 #: a few milliseconds, shared by the chunk's rows.
@@ -189,7 +190,8 @@ def lines_sql(
         ]
     )
     scan = (
-        f"SELECT a.submission_id, (%s::jsonb ->> a.key)::int AS ord, a.value "  # noqa: S608 - our table
+        "SELECT a.submission_id AS sid, (%s::jsonb ->> a.key)::int AS ord, a.value, "  # noqa: S608 - our table
+        "jsonb_typeof(a.value) AS kind, a.value #>> '{}' AS scalar "
         f"FROM {answers} a WHERE a.received_at BETWEEN (SELECT low_at FROM bounds) "
         "AND (SELECT high_at FROM bounds) AND "
     )
@@ -208,9 +210,7 @@ answers AS (
         AND NOT (SELECT dense FROM bounds)),
 texts AS (
     SELECT sid, ord, {answer_text_sql("value", "kind", "scalar")} AS t
-    FROM (SELECT submission_id AS sid, ord, value, jsonb_typeof(value) AS kind,
-        value #>> '{{}}' AS scalar FROM answers WHERE ord IS NOT NULL OFFSET 0) x
-    OFFSET 0),
+    FROM answers WHERE ord IS NOT NULL OFFSET 0),
 cells AS (SELECT sid, ord, {cell("t")} AS c FROM texts OFFSET 0),
 pieces AS (
     SELECT sid, ord, c IS NOT NULL AND ord IS DISTINCT FROM lag(ord) OVER w AS sure,
@@ -288,6 +288,7 @@ def database_lines(
         escape_formulas=options.escape_formulas,
     )
     with connection.cursor() as cursor:
+        reads_for(base.db).c_timestamps(cursor)
         cursor.execute(sql, [*params, places, places])
         return cursor.fetchall()
 
