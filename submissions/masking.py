@@ -44,7 +44,12 @@ def mask_value(value: Any) -> Any:
     """``value`` with only enough left to tell answers apart; empty stays empty."""
     if value is None or value == "":
         return value
-    text = value_as_text(value).strip()
+    return mask_text(value_as_text(value))
+
+
+def mask_text(text: str) -> str:
+    """``mask_value`` of a value (not None, not ``""``) whose text is ``text``."""
+    text = text.strip()
     email = EMAIL_RE.fullmatch(text)
     if email:
         return f"{email[1]}***@{email[2]}"

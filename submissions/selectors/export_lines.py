@@ -20,7 +20,9 @@ and that submission is written by ``exports.export_rows`` as before:
 - quoting is ``csv.writer``'s minimal quoting: a cell holding a comma, a
   quote, a carriage return or a line feed is quoted, its quotes doubled.
 
-Masked exports (``ExportOptions.masked_keys``) take the Python path whole.
+A masked cell (``ExportOptions.masked_keys``) is left in its line as a
+``MASK_PLACE``, its text beside the line, and masked in Python
+(``masking.mask_text``), escaped and quoted there.
 Each chunk is one query: its page of submissions (the queryset's own SQL),
 their answers by id range or id list as ``PostgresReads.export_answers``
 reads them, and the lines, in (submitted_at, id) order.
@@ -43,9 +45,11 @@ from submissions.exports import (
     ExportOptions,
     csv_lines,
     csv_text,
+    escape_formula,
     export_rows,
     header_row,
 )
+from submissions.masking import mask_text
 from submissions.models import FormAnswer, FormSubmission
 from submissions.selectors.backends import reads_for
 
@@ -156,6 +160,14 @@ def answer_text_sql(value: str, kind: str, scalar: str) -> str:
     )
 
 
+#: Holds a masked cell's place in a line (a line holding one of its own is
+#: written in Python).
+MASK_PLACE = "\uffff"
+
+#: The answers ``masking.mask_value`` leaves as they are: None, null, "".
+_EMPTY = "value IS NULL OR kind = 'null' OR (kind = 'string' AND scalar = '')"
+
+
 #: ``datetime.isoformat`` of a UTC time: microseconds only when there are some.
 _ISO = (
     "CASE WHEN extract(microseconds FROM p.export_at)::bigint %% 1000000 = 0 "
@@ -166,17 +178,43 @@ _ISO = (
 
 
 def lines_sql(
-    page_sql: str, *, answers: str, columns: int, escape_formulas: bool
+    page_sql: str,
+    *,
+    answers: str,
+    columns: int,
+    escape_formulas: bool,
+    masked: Sequence[int] = (),
 ) -> str:
     """One chunk's query: ``page_sql`` (``export_*`` columns) and its lines.
 
     Takes, after ``page_sql``'s own parameters, twice, each question key's
-    column (1, 2, ...) as a JSON object. ``answers`` is the answers' table, quoted. Rows: id,
-    submitted_at, the line (``\\r\\n`` ended) or NULL.
+    column (1, 2, ...) as a JSON object. ``masked`` are the masked columns'
+    numbers. ``answers`` is the answers' table, quoted. Rows:
+    id, submitted_at, the line (``\\r\\n`` ended) or NULL; with ``masked``, a
+    ``MASK_PLACE`` in the line for each masked cell, and their texts in order
+    (NULL for an empty answer: None, JSON null or ``""``).
     """
 
     def cell(text: str) -> str:
         return cell_sql(text, escape_formulas=escape_formulas)
+
+    if masked:
+        # A masked cell's text goes to Python (``masking.mask_text``); the
+        # line holds its place.
+        is_masked = f"ord IN ({','.join(str(int(n)) for n in masked)})"
+        cells = (
+            f"CASE WHEN t IS NULL THEN NULL WHEN {is_masked} THEN "
+            f"{_literal(MASK_PLACE)} ELSE {cell('t')} END AS c, "
+            f"CASE WHEN {is_masked} AND NOT empty THEN t END AS mask, "
+            f"{is_masked} AS is_masked"
+        )
+        empty = f", {_EMPTY} AS empty"
+        masks = (
+            ",\n        array_agg(mask ORDER BY ord) FILTER (WHERE is_masked) AS masks"
+        )
+        masks_out = ", q.masks"
+    else:
+        cells, empty, masks, masks_out = f"{cell('t')} AS c", "", "", ""
 
     head = " || ',' || ".join(
         [
@@ -209,20 +247,20 @@ answers AS (
     {scan} a.submission_id = ANY(ARRAY(SELECT export_id FROM page))
         AND NOT (SELECT dense FROM bounds)),
 texts AS (
-    SELECT sid, ord, {answer_text_sql("value", "kind", "scalar")} AS t
+    SELECT sid, ord, {answer_text_sql("value", "kind", "scalar")} AS t{empty}
     FROM answers WHERE ord IS NOT NULL OFFSET 0),
-cells AS (SELECT sid, ord, {cell("t")} AS c FROM texts OFFSET 0),
+cells AS (SELECT sid, ord, {cells} FROM texts OFFSET 0),
 pieces AS (
-    SELECT sid, ord, c IS NOT NULL AND ord IS DISTINCT FROM lag(ord) OVER w AS sure,
+    SELECT *, c IS NOT NULL AND ord IS DISTINCT FROM lag(ord) OVER w AS sure,
         repeat(',', ord - coalesce(lag(ord) OVER w, 0)) || c AS piece
     FROM cells WINDOW w AS (PARTITION BY sid ORDER BY ord)),
 lines AS (
     SELECT sid, string_agg(piece, '' ORDER BY ord) AS line, max(ord) AS last,
-        bool_and(sure) AS sure
+        bool_and(sure) AS sure{masks}
     FROM pieces GROUP BY sid)
 SELECT p.export_id, p.export_at,
     CASE WHEN q.sure IS NOT FALSE THEN ({head}) || coalesce(q.line, '')
-        || repeat(',', {columns} - coalesce(q.last, 0)) || E'\\r\\n' END
+        || repeat(',', {columns} - coalesce(q.last, 0)) || E'\\r\\n' END{masks_out}
 FROM page p LEFT JOIN lines q ON q.sid = p.export_id
 ORDER BY p.export_at, p.export_id
 """  # noqa: S608 - Django's SQL for the page, our table and constants
@@ -275,22 +313,56 @@ def database_lines(
 ) -> list[tuple[int, datetime, str | None]]:
     """The next ``size`` submissions after ``after`` (submitted_at, id), oldest
     first: each one's id, submitted_at, and the line the database wrote for
-    it, or None where it was unsure."""
+    it, or None where it was unsure. A masked cell (``options.masked_keys``)
+    is masked here, in Python, in its place."""
     base = _ordered(submissions)
     connection = connections[base.db]
     keys = [column.key for column in columns]
     places = json.dumps({key: n for n, key in enumerate(keys, 1)})
+    masked = [n for n, key in enumerate(keys, 1) if key in options.masked_keys]
     page_sql, params = _page(base, after, size).query.sql_with_params()
     sql = lines_sql(
         page_sql,
         answers=connection.ops.quote_name(FormAnswer._meta.db_table),
         columns=len(keys),
         escape_formulas=options.escape_formulas,
+        masked=masked,
     )
     with connection.cursor() as cursor:
         reads_for(base.db).c_timestamps(cursor)
         cursor.execute(sql, [*params, places, places])
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    if not masked:
+        return rows
+    return [(pk, at, _masked(line, masks, options)) for pk, at, line, masks in rows]
+
+
+def _masked(
+    line: str | None, masks: list[str | None] | None, options: ExportOptions
+) -> str | None:
+    """``line`` with each ``MASK_PLACE`` its mask's cell; None when unsure."""
+    if line is None:
+        return None
+    parts = line.split(MASK_PLACE)
+    if len(parts) != len(masks or ()) + 1:  # a cell of its own held one
+        return None
+    out = [parts[0]]
+    for text, rest in zip(masks or (), parts[1:], strict=True):
+        if text is not None:
+            text = mask_text(text)
+            if options.escape_formulas:
+                text = escape_formula(text)
+            out.append(csv_cell(text))
+        out.append(rest)
+    return "".join(out)
+
+
+def csv_cell(text: str) -> str:
+    """``text`` as ``csv.writer`` writes a cell: quoted when it holds a comma, a
+    quote, a carriage return or a line feed, its quotes doubled."""
+    if any(c in text for c in _QUOTED):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _ordered(submissions: QuerySet[FormSubmission]) -> QuerySet[FormSubmission]:

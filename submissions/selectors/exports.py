@@ -213,11 +213,11 @@ def submission_csv_lines(
 ) -> Iterator[str]:
     """The CSV of ``submissions``, line by line (``\\r\\n`` ended), the header first.
 
-    On PostgreSQL the database writes the lines (``selectors.export_lines``),
-    but for a masked export; elsewhere, and for the lines it leaves,
-    ``exports.export_rows`` does. Both write the same bytes.
+    On PostgreSQL the database writes the lines (``selectors.export_lines``);
+    elsewhere, and for the lines it leaves, ``exports.export_rows`` does.
+    Both write the same bytes.
     """
-    if reads_for(submissions.db).writes_csv_lines and not options.masked_keys:
+    if reads_for(submissions.db).writes_csv_lines:
         return postgres_csv_lines(
             submissions=submissions, columns=columns, options=options
         )
