@@ -350,6 +350,31 @@ def test_chunks_keep_the_order_across_ties_and_lines_python_writes():
 
 @postgres_only
 @pytest.mark.django_db
+def test_a_big_form_is_written_whole_in_small_chunks():
+    for n in range(3):
+        submission = store([], at=WHEN + timedelta(seconds=n))
+        FormAnswer.objects.bulk_create(
+            FormAnswer(
+                submission=submission,
+                position=q,
+                key=f"q{q:05d}",
+                value=f"answer {q}" if (q + n) % 7 else q,
+                value_text="",
+                received_at=submission.received_at,
+            )
+            for q in range(2_000 + n)  # the last question only some answered
+        )
+    columns = submission_export_columns(submissions=FormSubmission.objects.all())
+
+    text = assert_same(columns=columns)
+
+    assert len(columns) == 2_002
+    assert chunk_size_for(len(columns)) == 124  # 250,000 cells
+    assert [line.count(",") for line in text.split("\r\n")[1:-1]] == [2_007] * 3
+
+
+@postgres_only
+@pytest.mark.django_db
 def test_a_filtered_export_reads_the_answers_of_its_own_submissions_only():
     mine, theirs = BotFactory(slug="mine"), BotFactory(slug="theirs")
     for n in range(30):
