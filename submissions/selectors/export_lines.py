@@ -169,11 +169,10 @@ _EMPTY = "value IS NULL OR kind = 'null' OR (kind = 'string' AND scalar = '')"
 
 
 #: ``datetime.isoformat`` of a UTC time: microseconds only when there are some.
+#: (The only dot is the fraction's, so only a zero fraction is replaced.)
 _ISO = (
-    "CASE WHEN extract(microseconds FROM p.export_at)::bigint %% 1000000 = 0 "
-    "THEN to_char(p.export_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') "
-    "ELSE to_char(p.export_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
-    "END || '+00:00'"
+    "replace(to_char(p.export_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || '+00:00'"
 )
 
 
