@@ -36,6 +36,8 @@ DEFAULTS = {
     "SENSITIVE_KEYS": ["email", "phone", "mobile", "phone_number"],
     # Key of the hash an erasure log keeps of the erased id; SECRET_KEY if empty.
     "ERASURE_HASH_KEY": "",
+    # Connections a PostgreSQL export reads its chunks on at once; 1: one.
+    "EXPORT_DATABASE_WORKERS": 2,
 }
 
 
@@ -58,6 +60,7 @@ class WebhookSettings:
     sensitive_input_types: frozenset[str]
     sensitive_keys: frozenset[str]
     erasure_hash_key: str
+    export_database_workers: int
 
 
 @functools.cache
@@ -93,6 +96,7 @@ def webhook_settings() -> WebhookSettings:
         ),
         sensitive_keys=frozenset(k.lower() for k in values["SENSITIVE_KEYS"]),
         erasure_hash_key=str(values["ERASURE_HASH_KEY"] or settings.SECRET_KEY),
+        export_database_workers=max(int(values["EXPORT_DATABASE_WORKERS"]), 1),
     )
 
 

@@ -318,6 +318,8 @@ WEBHOOKS = {
     "MAX_REPLY_BYTES": _webhook(env.int, "MAX_REPLY_BYTES"),
     # Base URL that `send_webhook` posts to and `setup_demo` prints.
     "PUBLIC_BASE_URL": _webhook(env, "PUBLIC_BASE_URL"),
+    # Connections a PostgreSQL export reads its chunks on at once (docs/export.md).
+    "EXPORT_DATABASE_WORKERS": _webhook(env.int, "EXPORT_DATABASE_WORKERS"),
 }
 
 # Email (alerts): one URL, e.g. smtp+tls://user:password@smtp.example.com:587,

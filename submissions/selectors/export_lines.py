@@ -31,7 +31,7 @@ reads them, and the lines, in (submitted_at, id) order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,6 @@ from submissions.exports import (
     csv_text,
     escape_formula,
     export_rows,
-    header_row,
 )
 from submissions.masking import mask_text
 from submissions.models import FormAnswer, FormSubmission
@@ -265,16 +264,33 @@ ORDER BY p.export_at, p.export_id
 """  # noqa: S608 - Django's SQL for the page, our table and constants
 
 
+#: A submission's place in an export: (submitted_at, id).
+Key = tuple[datetime, int]
+
+
+def after_key(base: QuerySet[FormSubmission], after: Key | None) -> QuerySet[Any]:
+    """``base``'s submissions after the key ``after`` (all of them for None)."""
+    if after is None:
+        return base
+    # As in ``submission_export_iter``: the plain >= bounds the index scan.
+    return base.filter(
+        Q(submitted_at__gt=after[0]) | Q(submitted_at=after[0], id__gt=after[1]),
+        submitted_at__gte=after[0],
+    )
+
+
 def _page(
-    base: QuerySet[FormSubmission], after: tuple[datetime, int] | None, size: int
+    base: QuerySet[FormSubmission], after: Key | None, until: Key | None, size: int
 ) -> QuerySet[Any]:
-    if after is not None:
-        # As in ``submission_export_iter``: the plain >= bounds the index scan.
+    """The chunk after ``after``: up to ``until`` (whatever its size: nothing
+    is left out), or the next ``size`` with no ``until``."""
+    base = after_key(base, after)
+    if until is not None:
         base = base.filter(
-            Q(submitted_at__gt=after[0]) | Q(submitted_at=after[0], id__gt=after[1]),
-            submitted_at__gte=after[0],
+            Q(submitted_at__lt=until[0]) | Q(submitted_at=until[0], id__lte=until[1]),
+            submitted_at__lte=until[0],
         )
-    return base.values(
+    page = base.values(
         export_id=F("pk"),
         export_at=F("submitted_at"),
         export_bot=F("bot__slug"),
@@ -282,7 +298,8 @@ def _page(
         export_conversation=F("conversation_id"),
         export_user=F("user_id"),
         export_received=F("received_at"),
-    )[:size]
+    )
+    return page if until is not None else page[:size]
 
 
 def _python_lines(
@@ -307,19 +324,20 @@ def database_lines(
     columns: Sequence[ExportColumn],
     options: ExportOptions,
     *,
-    after: tuple[datetime, int] | None = None,
+    after: Key | None = None,
+    until: Key | None = None,
     size: int = LINES_CHUNK_SIZE,
 ) -> list[tuple[int, datetime, str | None]]:
-    """The next ``size`` submissions after ``after`` (submitted_at, id), oldest
-    first: each one's id, submitted_at, and the line the database wrote for
-    it, or None where it was unsure. A masked cell (``options.masked_keys``)
-    is masked here, in Python, in its place."""
+    """The submissions after ``after`` (submitted_at, id) up to ``until``, or
+    the next ``size``, oldest first: each one's id, submitted_at, and the
+    line the database wrote for it, or None where it was unsure. A masked
+    cell (``options.masked_keys``) is masked here, in Python, in its place."""
     base = _ordered(submissions)
     connection = connections[base.db]
     keys = [column.key for column in columns]
     places = json.dumps({key: n for n, key in enumerate(keys, 1)})
     masked = [n for n, key in enumerate(keys, 1) if key in options.masked_keys]
-    page_sql, params = _page(base, after, size).query.sql_with_params()
+    page_sql, params = _page(base, after, until, size).query.sql_with_params()
     sql = lines_sql(
         page_sql,
         answers=connection.ops.quote_name(FormAnswer._meta.db_table),
@@ -379,33 +397,26 @@ def chunk_size_for(columns: int) -> int:
     return max(100, min(LINES_CHUNK_SIZE, CHUNK_CELLS // max(columns, 1)))
 
 
-def postgres_csv_lines(
-    *,
+def chunk_lines(
     submissions: QuerySet[FormSubmission],
     columns: Sequence[ExportColumn],
     options: ExportOptions,
-    chunk_size: int | None = None,
-) -> Iterator[str]:
-    """The CSV's lines, the header first, written by PostgreSQL where it is sure.
-
-    Keyset pagination on (submitted_at, id) as ``submission_export_iter``:
-    one query per chunk of submissions (``chunk_size_for`` the columns), and
-    one more for a chunk with lines Python writes; no cursor held open
-    between chunks.
-    """
-    yield from csv_lines([header_row(columns, options=options)])
-    size = chunk_size or chunk_size_for(len(columns))
+    *,
+    after: Key | None = None,
+    until: Key | None = None,
+    size: int = LINES_CHUNK_SIZE,
+) -> tuple[list[str], Key | None, int]:
+    """One chunk's lines (``database_lines``, the ones it was unsure of
+    written by Python), its last key and how many submissions it read."""
     base = _ordered(submissions)
-    after: tuple[datetime, int] | None = None
-    while True:
-        rows = database_lines(base, columns, options, after=after, size=size)
-        unsure = [pk for pk, _, line in rows if line is None]
-        written = _python_lines(base, unsure, columns, options) if unsure else {}
-        for pk, _, line in rows:
-            if line is None:
-                line = written.get(pk)  # None: deleted since
-            if line is not None:
-                yield line
-        if len(rows) < size:
-            return
-        after = (rows[-1][1], rows[-1][0])
+    rows = database_lines(base, columns, options, after=after, until=until, size=size)
+    unsure = [pk for pk, _, line in rows if line is None]
+    written = _python_lines(base, unsure, columns, options) if unsure else {}
+    lines = []
+    for pk, _, line in rows:
+        if line is None:
+            line = written.get(pk)  # None: deleted since
+        if line is not None:
+            lines.append(line)
+    last = (rows[-1][1], rows[-1][0]) if rows else None
+    return lines, last, len(rows)

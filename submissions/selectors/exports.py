@@ -25,7 +25,7 @@ from submissions.models import (
     FormSubmission,
 )
 from submissions.selectors.backends import QuestionPlaces, columns_in_order, reads_for
-from submissions.selectors.export_lines import postgres_csv_lines
+from submissions.selectors.export_chunks import postgres_csv_lines
 from submissions.selectors.tallies import Coverage, tallied
 
 #: Submissions read per query by ``submission_export_iter``.

@@ -11,6 +11,7 @@ Python's with itself.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,12 +28,12 @@ from submissions.exports import (
     export_rows,
 )
 from submissions.models import FormAnswer, FormSubmission
+from submissions.selectors.export_chunks import chunk_end, postgres_csv_lines
 from submissions.selectors.export_lines import (
     LINES_CHUNK_SIZE,
     PYTHON_SPACES,
     chunk_size_for,
     database_lines,
-    postgres_csv_lines,
 )
 from submissions.selectors.exports import (
     submission_csv_lines,
@@ -173,6 +174,7 @@ def database_csv(
     columns: list[ExportColumn],
     options: ExportOptions,
     chunk_size: int | None = None,
+    workers: int | None = None,
 ) -> str:
     return "".join(
         postgres_csv_lines(
@@ -180,6 +182,7 @@ def database_csv(
             columns=columns,
             options=options,
             chunk_size=chunk_size,
+            workers=workers,
         )
     )
 
@@ -190,6 +193,7 @@ def assert_same(
     submissions: Any = None,
     columns: list[ExportColumn] | None = None,
     chunk_size: int | None = None,
+    workers: int | None = None,
 ) -> str:
     """Both exports of ``submissions`` (all by default); returns the text."""
     if submissions is None:
@@ -197,7 +201,7 @@ def assert_same(
     if columns is None:
         columns = submission_export_columns(submissions=submissions)
     expected = python_csv(submissions, columns, options)
-    written = database_csv(submissions, columns, options, chunk_size)
+    written = database_csv(submissions, columns, options, chunk_size, workers)
     if written != expected:  # a readable failure: the first lines that differ
         pairs = zip(expected.split("\r\n"), written.split("\r\n"), strict=False)
         wrong = [(want, got) for want, got in pairs if want != got][:3]
@@ -451,6 +455,99 @@ def test_every_database_writes_the_same_csv():
 
     assert text == python_csv(submissions, columns, ExportOptions())
     assert text.endswith(",'=x,a; b\r\n")
+
+
+# --- on several connections at once ---------------------------------------------
+
+
+def _connections_held(expected: int | None = None) -> int:
+    """Connections to this database in use: taken from the pool and not given
+    back, or (with no pool) open; with ``expected``, once they are that many
+    (a closed connection's server process takes a moment to go), or 5 s."""
+    deadline = time.monotonic() + 5
+    while True:
+        pool = getattr(connection, "pool", None)
+        if pool is not None:
+            stats = pool.get_stats()
+            count = stats["pool_size"] - stats["pool_available"]
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database()"
+                )
+                count = cursor.fetchone()[0]
+        if expected is None or count == expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
+def _mixed_corpus() -> None:
+    for n in range(40):
+        value = {"n": n} if n % 9 == 0 else f'=answer {n}, said "{n}"'
+        store(
+            [("q", value), ("email", f"person{n}@example.com")],
+            at=WHEN + timedelta(seconds=n // 3),  # ties across the chunks' ends
+        )
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("workers", [2, 3])
+def test_chunks_read_at_once_are_the_lines_in_order_and_close_their_connections(
+    workers,
+):
+    _mixed_corpus()
+    before = _connections_held()
+    masked = ExportOptions(masked_keys=frozenset({"email"}))
+
+    for options in (ExportOptions(), masked):
+        text = assert_same(options, chunk_size=4, workers=workers)
+        assert text.count("\r\n") == 41
+
+    assert _connections_held(before) == before  # every worker's given back
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_download_stopped_early_closes_the_workers_connections():
+    _mixed_corpus()
+    before = _connections_held()
+    submissions = FormSubmission.objects.all()
+    lines = postgres_csv_lines(
+        submissions=submissions,
+        columns=submission_export_columns(submissions=submissions),
+        options=ExportOptions(),
+        chunk_size=3,
+        workers=2,
+    )
+
+    taken = [next(lines) for _ in range(5)]
+    lines.close()  # the client went away
+
+    assert len(taken) == 5
+    assert _connections_held(before) == before
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_inside_a_transaction_the_chunks_are_read_on_its_own_connection():
+    """Another connection would not see this test's rows: all are exported."""
+    _mixed_corpus()
+    assert connection.in_atomic_block
+    assert_same(chunk_size=4, workers=2)
+
+
+@pytest.mark.django_db
+def test_a_chunk_ends_at_the_size_th_submission_after_the_last():
+    stored = [store([], at=WHEN + timedelta(seconds=n // 2)) for n in range(5)]
+    keys = [(s.submitted_at, s.pk) for s in stored]
+    everything = FormSubmission.objects.all()
+
+    assert chunk_end(everything, None, 2) == keys[1]
+    assert chunk_end(everything, keys[1], 2) == keys[3]
+    assert chunk_end(everything, keys[3], 2) is None  # one left
+    assert chunk_end(everything, keys[3], 1) == keys[4]
 
 
 # --- any answer at all ----------------------------------------------------------
