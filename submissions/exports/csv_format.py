@@ -78,14 +78,21 @@ def text_chunks(
     excel: bool = False,
     chunk_chars: int = CHUNK_CHARS,
 ) -> Iterator[str]:
-    """CSV ``lines`` gathered in pieces of about ``chunk_chars``, after a BOM when ``excel``."""
+    """CSV ``lines`` gathered in pieces of about ``chunk_chars``, after a BOM when
+    ``excel``. Closing it (a download that stopped) closes ``lines`` too, so
+    what they hold (connections) is given back at once."""
     buffer: list[str] = [BOM] if excel else []
     size = 0
-    for line in lines:
-        buffer.append(line)
-        size += len(line)
-        if size >= chunk_chars:
+    try:
+        for line in lines:
+            buffer.append(line)
+            size += len(line)
+            if size >= chunk_chars:
+                yield "".join(buffer)
+                buffer, size = [], 0
+        if buffer:
             yield "".join(buffer)
-            buffer, size = [], 0
-    if buffer:
-        yield "".join(buffer)
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None:
+            close()

@@ -11,11 +11,13 @@ yielded in order:
   ``size``-th submission after the last chunk's end: an index scan that
   writes nothing), and hands the chunk, between two keys, to a worker;
 - a chunk between two keys is read whole, however many submissions it has
-  by then (one received since is in it, as it would be with one
-  connection); the last has no end;
+  by then (one committed since is in it, as it would be with one
+  connection); the last is the next ``size`` after the last end, and if
+  it is full (late commits), reading goes on from where it ended;
 - at most as many chunks are read ahead as there are workers, so memory
-  stays that of a few chunks; each worker's connection is closed at the
-  end, or when the download stops early.
+  stays that of a few chunks; a worker gives its connection back to the
+  pool after each chunk, so a download waiting on a slow client holds
+  only its request's own.
 
 Inside a transaction (a test, a caller's ``atomic``) other connections
 would not see what it wrote, so the chunks are read on its own connection,
@@ -63,6 +65,8 @@ def postgres_csv_lines(
     chunks. ``workers`` (``WEBHOOK_EXPORT_DATABASE_WORKERS`` by default)
     connections read chunks at once.
     """
+    # Pinned: a worker thread does not see this one's routing (the replica's).
+    submissions = submissions.using(submissions.db)
     yield from csv_lines([header_row(columns, options=options)])
     size = chunk_size or chunk_size_for(len(columns))
     if workers is None:
@@ -99,47 +103,53 @@ def _at_once(
     size: int,
     workers: int,
 ) -> Iterator[str]:
-    crew = _Workers(workers, submissions.db)
-    pending: deque[Future[tuple[list[str], Key | None, int]]] = deque()
+    pending: deque[tuple[Future[tuple[list[str], Key | None, int]], bool]] = deque()
     after: Key | None = None
     ended = False
+    crew = _Workers(submissions.db)
     try:
+        crew.start(workers)
         while True:
             while not ended and len(pending) < workers:
                 until = chunk_end(submissions, after, size)
                 chunk = {"after": after, "until": until, "size": size}
-                pending.append(
-                    crew.submit(
-                        lambda chunk=chunk: chunk_lines(
-                            submissions, columns, options, **chunk
-                        )
+                job = crew.submit(
+                    lambda chunk=chunk: chunk_lines(
+                        submissions, columns, options, **chunk
                     )
                 )
+                pending.append((job, until is None))
                 ended, after = until is None, until
             if not pending:
                 return
-            lines, _, _ = pending.popleft().result()
+            job, last = pending.popleft()
+            lines, end, read = job.result()
             yield from lines
+            if last and read >= size:  # full: more were committed meanwhile
+                ended, after = False, end
     finally:
-        for future in pending:
-            future.cancel()
+        for job, _ in pending:
+            job.cancel()
         crew.stop()
 
 
 class _Workers:
-    """Threads that run jobs, each on its own connection to ``alias``, closed
-    when the thread stops (``stop``), whatever the jobs did."""
+    """Threads that run jobs on their own connections to the database,
+    given back to the pool (or closed) after each job, whatever it did."""
 
-    def __init__(self, count: int, alias: str) -> None:
+    def __init__(self, alias: str) -> None:
         self.alias = alias
         self.jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
         self.jobs = queue.SimpleQueue()
-        self.threads = [
-            threading.Thread(target=self._work, name=f"export-{n}", daemon=True)
-            for n in range(count)
-        ]
-        for thread in self.threads:
+        self.threads: list[threading.Thread] = []
+
+    def start(self, count: int) -> None:
+        for n in range(count):
+            thread = threading.Thread(
+                target=self._work, name=f"export-{n}", daemon=True
+            )
             thread.start()
+            self.threads.append(thread)
 
     def submit(self, job: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()
@@ -147,20 +157,20 @@ class _Workers:
         return future
 
     def stop(self) -> None:
+        """Stop the threads once their jobs in hand are done."""
         for _ in self.threads:
             self.jobs.put(None)
         for thread in self.threads:
             thread.join()
 
     def _work(self) -> None:
-        try:
-            while (item := self.jobs.get()) is not None:
-                future, job = item
-                if not future.set_running_or_notify_cancel():
-                    continue  # cancelled: the download stopped
-                try:
-                    future.set_result(job())
-                except BaseException as error:  # noqa: BLE001 - handed to the reader
-                    future.set_exception(error)
-        finally:
-            connections[self.alias].close()
+        while (item := self.jobs.get()) is not None:
+            future, job = item
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled: the download stopped
+            try:
+                future.set_result(job())
+            except BaseException as error:  # noqa: BLE001 - handed to the reader
+                future.set_exception(error)
+            finally:
+                connections.close_all()  # this thread's: back to the pool

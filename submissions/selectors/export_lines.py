@@ -6,7 +6,7 @@ turning them back into text, quoting. Here the database writes each line
 itself, in the query that reads its chunk, and Python only passes the text
 on. It writes what the Python path writes, byte for byte, and only where it
 can be sure of it (``tests/submissions/test_export_lines.py`` compares the
-two on a corpus made to differ); a line it is not sure of comes back empty,
+two on a corpus made to differ); a line it is not sure of comes back NULL,
 and that submission is written by ``exports.export_rows`` as before:
 
 - an answer that is text, a boolean, null, a whole number written without a
@@ -31,6 +31,7 @@ reads them, and the lines, in (submitted_at, id) order.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -50,7 +51,7 @@ from submissions.exports import (
 )
 from submissions.masking import mask_text
 from submissions.models import FormAnswer, FormSubmission
-from submissions.selectors.backends import reads_for
+from submissions.selectors.backends import EXPORT_RANGE_SLACK, reads_for
 
 #: Submissions per query: a chunk's planning (the partitions, this SQL) is
 #: a few milliseconds, shared by the chunk's rows.
@@ -66,12 +67,10 @@ PYTHON_SPACES = (
     "\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 
-#: The longest integer Python turns into text (``sys.get_int_max_str_digits``).
-_MAX_DIGITS = 4300
 
-#: As in ``selectors.backends``: an id range this much longer than the list
-#: of ids is read as the list.
-_RANGE_SLACK = 2
+def _max_digits() -> int:
+    """The longest integer Python turns into text (0 is no limit)."""
+    return sys.get_int_max_str_digits() or 10**9
 
 
 def _literal(text: str) -> str:
@@ -98,7 +97,8 @@ _FORMULA = _literal(
     f"|{_bracket(PYTHON_SPACES)}+{_bracket(''.join(FORMULA_CHARS))})"
 )
 #: ``rows.NUMBER_RE`` for ASCII text.
-_NUMBER = _literal(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+# No backslash: with standard_conforming_strings off, ``\.`` would be ``.``.
+_NUMBER = _literal("^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?$")
 _APOSTROPHE = _literal("'")
 
 
@@ -149,7 +149,7 @@ def answer_text_sql(value: str, kind: str, scalar: str) -> str:
         f"CASE {kind} "
         f"WHEN 'string' THEN {scalar} "
         f"WHEN 'number' THEN CASE WHEN strpos({scalar}, '.') = 0 "
-        f"AND length({scalar}) <= {_MAX_DIGITS} THEN {scalar} END "
+        f"AND length({scalar}) <= {_max_digits()} THEN {scalar} END "
         f"WHEN 'boolean' THEN {scalar} "
         f"WHEN 'null' THEN '' "
         f"WHEN 'array' THEN CASE jsonb_array_length({value}) WHEN 0 THEN '' "
@@ -167,7 +167,8 @@ MASK_PLACE = "\uffff"
 _EMPTY = "value IS NULL OR kind = 'null' OR (kind = 'string' AND scalar = '')"
 
 
-#: ``datetime.isoformat`` of a UTC time: microseconds only when there are some.
+#: ``datetime.isoformat`` of the submission's ``submitted_at`` (the CSV's
+#: ``received_at`` column) in UTC: microseconds only when there are some.
 #: (The only dot is the fraction's, so only a zero fraction is replaced.)
 _ISO = (
     "replace(to_char(p.export_at AT TIME ZONE 'UTC', "
@@ -236,7 +237,7 @@ WITH page AS MATERIALIZED ({page_sql}),
 bounds AS MATERIALIZED (
     SELECT min(export_id) AS low, max(export_id) AS high,
         min(export_received) AS low_at, max(export_received) AS high_at,
-        max(export_id) - min(export_id) < {_RANGE_SLACK} * count(*) AS dense
+        max(export_id) - min(export_id) < {EXPORT_RANGE_SLACK} * count(*) AS dense
     FROM page),
 answers AS (
     {scan} a.submission_id BETWEEN (SELECT low FROM bounds)

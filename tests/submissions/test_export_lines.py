@@ -24,15 +24,20 @@ from submissions.exports import (
     ExportColumn,
     ExportOptions,
     csv_lines,
+    csv_streaming_response,
     csv_text,
     export_rows,
+    text_chunks,
 )
 from submissions.models import FormAnswer, FormSubmission
+from submissions.selectors import export_chunks
 from submissions.selectors.export_chunks import chunk_end, postgres_csv_lines
 from submissions.selectors.export_lines import (
     LINES_CHUNK_SIZE,
     PYTHON_SPACES,
+    chunk_lines,
     chunk_size_for,
+    csv_cell,
     database_lines,
 )
 from submissions.selectors.exports import (
@@ -510,7 +515,7 @@ def test_chunks_read_at_once_are_the_lines_in_order_and_close_their_connections(
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_a_download_stopped_early_closes_the_workers_connections():
+def test_a_download_stopped_early_gives_the_workers_connections_back():
     _mixed_corpus()
     before = _connections_held()
     submissions = FormSubmission.objects.all()
@@ -521,12 +526,96 @@ def test_a_download_stopped_early_closes_the_workers_connections():
         chunk_size=3,
         workers=2,
     )
+    response = csv_streaming_response(
+        text_chunks(lines, chunk_chars=10), filename="x.csv"
+    )
 
-    taken = [next(lines) for _ in range(5)]
-    lines.close()  # the client went away
+    taken = [next(iter(response)) for _ in range(5)]
+    response.close()  # the client went away: Django closes the response
 
     assert len(taken) == 5
+    # Every connection back, the request's own too (``request_finished``);
+    # with no pool, counting them opens this thread's again.
+    after = before - 1 if getattr(connection, "pool", None) else before
+    assert _connections_held(after) == after
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_s_error_reaches_the_reader_and_its_connection_goes_back(
+    monkeypatch,
+):
+    _mixed_corpus()
+    before = _connections_held()
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(kwargs["after"])
+        if len(calls) == 3:
+            raise RuntimeError("the database went away")
+        return chunk_lines(*args, **kwargs)
+
+    monkeypatch.setattr(export_chunks, "chunk_lines", failing)
+
+    with pytest.raises(RuntimeError, match="went away"):
+        database_csv(
+            FormSubmission.objects.all(),
+            [ExportColumn(key="q")],
+            ExportOptions(),
+            chunk_size=4,
+            workers=2,
+        )
     assert _connections_held(before) == before
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_submissions_committed_into_the_last_chunk_lose_no_other(monkeypatch):
+    """The last chunk is the next ``size``: if late commits fill it, reading
+    goes on (a submission's time is its event's, and commits come late)."""
+    for n in range(5):
+        store([("q", f"old {n}")], at=WHEN + timedelta(seconds=n))
+    found_end = export_chunks.chunk_end
+
+    def end_then_commit(submissions, after, size):
+        end = found_end(submissions, after, size)
+        if (
+            end is None
+            and not FormSubmission.objects.filter(conversation_id="late").exists()
+        ):
+            for n in range(2):  # committed now, sorting inside the last chunk
+                store(
+                    [("q", f"late {n}")],
+                    at=WHEN + timedelta(seconds=3, milliseconds=100),
+                    conversation_id="late",
+                )
+        return end
+
+    monkeypatch.setattr(export_chunks, "chunk_end", end_then_commit)
+
+    text = database_csv(
+        FormSubmission.objects.all(),
+        [ExportColumn(key="q")],
+        ExportOptions(),
+        chunk_size=3,
+        workers=2,
+    )
+
+    answers = [line.rsplit(",", 1)[1] for line in text.split("\r\n")[1:-1]]
+    assert answers == ["old 0", "old 1", "old 2", "old 3", "late 0", "late 1", "old 4"]
+
+
+def test_quoting_is_csv_writer_s_for_every_character():
+    quoted = set()
+    for code in range(0x10000):
+        char = chr(code)
+        if 0xD800 <= code < 0xE000:
+            continue  # lone surrogates: never stored (fields.storable_text)
+        written = "".join(csv_lines([[f"a{char}b", "x"]]))
+        if written.startswith('"'):
+            quoted.add(char)
+        assert written == csv_cell(f"a{char}b") + ",x\r\n"
+    assert quoted == set(',"\r\n')
 
 
 @postgres_only
