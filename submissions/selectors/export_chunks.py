@@ -17,7 +17,10 @@ yielded in order:
 - at most as many chunks are read ahead as there are workers, so memory
   stays that of a few chunks; a worker gives its connection back to the
   pool after each chunk, so a download waiting on a slow client holds
-  only its request's own.
+  only its request's own;
+- a process reads at most that many chunks at once, however many exports
+  it serves (``process_slots``): two downloads share the workers' two
+  connections, and the rest of the pool stays the deliveries'.
 
 Inside a transaction (a test, a caller's ``atomic``) other connections
 would not see what it wrote, so the chunks are read on its own connection,
@@ -106,7 +109,7 @@ def _at_once(
     pending: deque[tuple[Future[tuple[list[str], Key | None, int]], bool]] = deque()
     after: Key | None = None
     ended = False
-    crew = _Workers(submissions.db)
+    crew = _Workers(submissions.db, process_slots(workers))
     try:
         crew.start(workers)
         while True:
@@ -137,8 +140,9 @@ class _Workers:
     """Threads that run jobs on their own connections to the database,
     given back to the pool (or closed) after each job, whatever it did."""
 
-    def __init__(self, alias: str) -> None:
+    def __init__(self, alias: str, slots: threading.BoundedSemaphore) -> None:
         self.alias = alias
+        self.slots = slots
         self.jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
         self.jobs = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
@@ -166,11 +170,23 @@ class _Workers:
     def _work(self) -> None:
         while (item := self.jobs.get()) is not None:
             future, job = item
-            if not future.set_running_or_notify_cancel():
-                continue  # cancelled: the download stopped
-            try:
-                future.set_result(job())
-            except BaseException as error:  # noqa: BLE001 - handed to the reader
-                future.set_exception(error)
-            finally:
-                connections.close_all()  # this thread's: back to the pool
+            with self.slots:  # the process's, shared by every export
+                if not future.set_running_or_notify_cancel():
+                    continue  # cancelled: the download stopped
+                try:
+                    future.set_result(job())
+                except BaseException as error:  # noqa: BLE001 - handed to the reader
+                    future.set_exception(error)
+                finally:
+                    connections.close_all()  # this thread's: back to the pool
+
+
+_slots_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def process_slots(count: int) -> threading.BoundedSemaphore:
+    """At most ``count`` chunks read at once by this process's workers, however
+    many exports it serves: its pool keeps the rest for deliveries."""
+    with _slots_lock:
+        return _slots.setdefault(count, threading.BoundedSemaphore(count))

@@ -11,12 +11,13 @@ Python's with itself.
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -566,6 +567,55 @@ def test_a_worker_s_error_reaches_the_reader_and_its_connection_goes_back(
             workers=2,
         )
     assert _connections_held(before) == before
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_exports_at_once_share_the_process_s_workers(monkeypatch):
+    """Two downloads in one process read at most ``workers`` chunks at once
+    between them (the pool's other connections stay the deliveries')."""
+    _mixed_corpus()
+    reading, most = 0, 0
+    lock = threading.Lock()
+
+    def counted(*args, **kwargs):
+        nonlocal reading, most
+        with lock:
+            reading += 1
+            most = max(most, reading)
+        try:
+            time.sleep(0.02)
+            return chunk_lines(*args, **kwargs)
+        finally:
+            with lock:
+                reading -= 1
+
+    monkeypatch.setattr(export_chunks, "chunk_lines", counted)
+    texts: list[str] = []
+
+    def download() -> None:
+        try:
+            texts.append(
+                database_csv(
+                    FormSubmission.objects.all(),
+                    [ExportColumn(key="q")],
+                    ExportOptions(),
+                    chunk_size=2,
+                    workers=2,
+                )
+            )
+        finally:
+            connections.close_all()
+
+    downloads = [threading.Thread(target=download) for _ in range(3)]
+    for thread in downloads:
+        thread.start()
+    for thread in downloads:
+        thread.join()
+
+    assert len(texts) == 3
+    assert texts[0] == texts[1] == texts[2]
+    assert most == 2
 
 
 @postgres_only
