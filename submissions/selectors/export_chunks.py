@@ -47,6 +47,7 @@ from submissions.selectors.export_lines import (
     after_key,
     chunk_lines,
     chunk_size_for,
+    in_export_order,
 )
 
 T = TypeVar("T")
@@ -92,7 +93,7 @@ def chunk_end(
 ) -> Key | None:
     """The key of the ``size``-th submission after ``after``; None: fewer are left."""
     found = list(
-        after_key(submissions.order_by("submitted_at", "id"), after).values_list(
+        after_key(in_export_order(submissions), after).values_list(
             "submitted_at", "id"
         )[size - 1 : size]
     )

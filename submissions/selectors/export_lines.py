@@ -273,7 +273,8 @@ def after_key(base: QuerySet[FormSubmission], after: Key | None) -> QuerySet[Any
     """``base``'s submissions after the key ``after`` (all of them for None)."""
     if after is None:
         return base
-    # As in ``submission_export_iter``: the plain >= bounds the index scan.
+    # The plain >= bounds the index scan; the OR alone was a filter, so every
+    # page re-read the index from its start (quadratic).
     return base.filter(
         Q(submitted_at__gt=after[0]) | Q(submitted_at=after[0], id__gt=after[1]),
         submitted_at__gte=after[0],
@@ -333,7 +334,7 @@ def database_lines(
     the next ``size``, oldest first: each one's id, submitted_at, and the
     line the database wrote for it, or None where it was unsure. A masked
     cell (``options.masked_keys``) is masked here, in Python, in its place."""
-    base = _ordered(submissions)
+    base = in_export_order(submissions)
     connection = connections[base.db]
     keys = [column.key for column in columns]
     places = json.dumps({key: n for n, key in enumerate(keys, 1)})
@@ -383,13 +384,19 @@ def csv_cell(text: str) -> str:
     return text
 
 
-def _ordered(submissions: QuerySet[FormSubmission]) -> QuerySet[FormSubmission]:
-    # The admin's queryset may carry prefetches and an ordering meant for a page.
-    return (
-        submissions.prefetch_related(None)
-        .select_related(None)
-        .order_by("submitted_at", "id")
-    )
+def plain_submissions(
+    submissions: QuerySet[FormSubmission],
+) -> QuerySet[FormSubmission]:
+    """``submissions`` without the prefetches and ordering the admin's
+    queryset may carry for a page."""
+    return submissions.prefetch_related(None).select_related(None).order_by()
+
+
+def in_export_order(
+    submissions: QuerySet[FormSubmission],
+) -> QuerySet[FormSubmission]:
+    """``submissions`` as an export reads them: by (submitted_at, id)."""
+    return plain_submissions(submissions).order_by("submitted_at", "id")
 
 
 def chunk_size_for(columns: int) -> int:
@@ -409,10 +416,11 @@ def chunk_lines(
 ) -> tuple[list[str], Key | None, int]:
     """One chunk's lines (``database_lines``, the ones it was unsure of
     written by Python), its last key and how many submissions it read."""
-    base = _ordered(submissions)
-    rows = database_lines(base, columns, options, after=after, until=until, size=size)
+    rows = database_lines(
+        submissions, columns, options, after=after, until=until, size=size
+    )
     unsure = [pk for pk, _, line in rows if line is None]
-    written = _python_lines(base, unsure, columns, options) if unsure else {}
+    written = _python_lines(submissions, unsure, columns, options) if unsure else {}
     lines = []
     for pk, _, line in rows:
         if line is None:

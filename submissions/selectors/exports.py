@@ -8,7 +8,6 @@ from typing import Any
 
 from django.db.models import (
     F,
-    Q,
     QuerySet,
 )
 
@@ -26,6 +25,11 @@ from submissions.models import (
 )
 from submissions.selectors.backends import QuestionPlaces, columns_in_order, reads_for
 from submissions.selectors.export_chunks import postgres_csv_lines
+from submissions.selectors.export_lines import (
+    after_key,
+    in_export_order,
+    plain_submissions,
+)
 from submissions.selectors.tallies import Coverage, tallied
 
 #: Submissions read per query by ``submission_export_iter``.
@@ -71,11 +75,6 @@ def _filtered(
     return queryset
 
 
-def _plain(submissions: QuerySet[FormSubmission]) -> QuerySet[FormSubmission]:
-    # The admin's queryset may carry prefetches and an ordering meant for a page.
-    return submissions.prefetch_related(None).select_related(None).order_by()
-
-
 def submission_export_columns(
     *, submissions: QuerySet[FormSubmission]
 ) -> list[ExportColumn]:
@@ -93,7 +92,7 @@ def submission_export_columns(
     submissions, against 2 s for this.
     """
     selected, params = (
-        _plain(submissions)
+        plain_submissions(submissions)
         .values(export_id=F("pk"), export_at=F("submitted_at"))
         .query.sql_with_params()
     )
@@ -149,7 +148,7 @@ def submission_export_iter(
     (``Reads.export_page`` and ``Reads.export_answers``), no cursor held
     open while a slow client downloads, memory bounded by one chunk.
     """
-    base = _plain(submissions).order_by("submitted_at", "id")
+    base = in_export_order(submissions)
     reads = reads_for(base.db)
     fields = (
         "id",
@@ -162,15 +161,7 @@ def submission_export_iter(
     )
     after: tuple[datetime, int] | None = None
     while True:
-        page = base
-        if after is not None:
-            # The plain >= bounds the index scan; the OR alone was a filter,
-            # so every page re-read the index from its start (quadratic).
-            page = base.filter(
-                Q(submitted_at__gt=after[0])
-                | Q(submitted_at=after[0], id__gt=after[1]),
-                submitted_at__gte=after[0],
-            )
+        page = after_key(base, after)
         chunk = reads.export_page(page.values_list(*fields)[:chunk_size])
         if not chunk:
             return
